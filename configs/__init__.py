@@ -1,0 +1,1 @@
+"""Named experiments. Each module defines `get_config()`; its docstring says how to launch it."""

@@ -1,0 +1,18 @@
+"""embedded_0: the 0% setting on the embedded set. No target category has a single mask; the
+strong categories are the 6 *source* categories, drawn from another group of images.
+
+Launch:   python -m tsss_tf.train --config=embedded_0
+Reaches:  see README "Results" (aim: >= 85% of full supervision on the target categories).
+"""
+
+from tsss_tf.config import DataConfig, ExperimentConfig, SplitConfig
+from tsss_tf.data.embedded import SOURCE_CATEGORIES, TARGET_CATEGORIES
+
+
+def get_config() -> ExperimentConfig:
+    return ExperimentConfig(
+        name="embedded_0",
+        data=DataConfig(dataset="embedded", train_sets=("train", "source"), crop_size=112,
+                        eval_size=112),
+        split=SplitConfig(name="embedded_0", strong=SOURCE_CATEGORIES, weak=TARGET_CATEGORIES),
+    )

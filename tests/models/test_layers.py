@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+
+from tests.models.harness import run_layer_test
+from tsss_tf.models import backbone_names, get_backbone, register_backbone
+from tsss_tf.models.backbones import SimpleBackbone, build_backbone
+from tsss_tf.models.layers import ASPPHead, ConvNormAct, LargeFOVHead, ResidualBlock, make_norm
+
+
+def _x(shape, seed=0):
+    return np.random.default_rng(seed).normal(size=shape).astype("float32")
+
+
+def _images(b, h, w, seed=0):
+    return np.random.default_rng(seed).uniform(0, 255, size=(b, h, w, 3)).astype("float32")
+
+
+@pytest.mark.parametrize("norm", ["group", "layer", "none"])
+def test_conv_norm_act(norm):
+    run_layer_test(ConvNormAct, {"filters": 6, "strides": 2, "norm": norm, "groups": 4},
+                   _x((2, 9, 7, 3)), (2, 5, 4, 6), run_saving=(norm == "group"))
+
+
+def test_make_norm_groups_divide_channels():
+    assert make_norm("group", 12, groups=8).groups == 4
+    assert make_norm("none", 12) is None
+    with pytest.raises(ValueError):
+        make_norm("batch", 12)
+
+
+def test_residual_block_projection_and_identity():
+    run_layer_test(ResidualBlock, {"filters": 8, "strides": 2}, _x((2, 9, 9, 4)), (2, 5, 5, 8))
+    block = run_layer_test(ResidualBlock, {"filters": 4, "dilation_rate": 2}, _x((1, 6, 6, 4)),
+                           (1, 6, 6, 4), run_saving=False)
+    assert block.shortcut is None
+
+
+def test_largefov_head():
+    run_layer_test(LargeFOVHead, {"num_outputs": 5, "width": 8, "dilation_rate": 2},
+                   _x((2, 6, 5, 4)), (2, 6, 5, 5))
+
+
+def test_aspp_head():
+    run_layer_test(ASPPHead, {"num_outputs": 5, "width": 8, "rates": (1, 2)},
+                   _x((2, 6, 5, 4)), (2, 6, 5, 5))
+
+
+@pytest.mark.parametrize("output_stride,h,w", [(8, 50, 70), (16, 33, 47)])
+def test_simple_backbone(output_stride, h, w):
+    backbone = run_layer_test(
+        SimpleBackbone, {"width": 8, "output_stride": output_stride, "stage3_blocks": 2},
+        _images(2, h, w), (2, -(-h // output_stride), -(-w // output_stride), 16))
+    assert backbone.output_stride == output_stride and backbone.output_channels == 16
+
+
+def test_simple_backbone_rejects_bad_args():
+    with pytest.raises(ValueError):
+        SimpleBackbone(output_stride=4)
+    with pytest.raises(ValueError):
+        SimpleBackbone(weights="imagenet")
+
+
+def test_registry():
+    assert "simple" in backbone_names()
+    backbone = get_backbone("simple", width=4)
+    assert isinstance(backbone, SimpleBackbone) and backbone.output_channels == 8
+    assert build_backbone(backbone) is backbone
+    with pytest.raises(ValueError, match="unknown backbone"):
+        get_backbone("nope")
+    with pytest.raises(ValueError, match="already registered"):
+        register_backbone("simple")(type("Other", (), {}))

@@ -1,0 +1,98 @@
+"""results.json and results.md of an experiment, gathered from each stage's metrics.json."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Optional
+
+VARIANTS = ("full", "strong_only", "lnet_only", "tsss")
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def write_json(path: str, obj) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: str) -> Optional[dict]:
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _ratio(a, b):
+    return None if a is None or not b else a / b
+
+
+def gather(model_dir: str, header: dict) -> dict:
+    """Collects the stage metrics under model_dir into the results dict."""
+    results = dict(header)
+    results["variants"] = {}
+    times = {}
+    for stage in ("lnet", "transfer") + VARIANTS:
+        m = read_json(os.path.join(model_dir, stage, "metrics.json"))
+        if m is None:
+            continue
+        times[stage] = m.get("wall_time_s")
+        if stage == "transfer":
+            results["pseudo_labels"] = m.get("pseudo_labels")
+        elif stage in VARIANTS:
+            results["variants"][stage] = m["test"]
+    results["stage_wall_time_s"] = times
+    v = results["variants"]
+    full, tsss = v.get("full"), v.get("tsss")
+    results["ratio_to_full"] = _ratio(tsss and tsss["miou"], full and full["miou"])
+    results["ratio_to_full_weak"] = _ratio(tsss and tsss["miou_weak"], full and full["miou_weak"])
+    results["ratios"] = {
+        k: {"all": _ratio(r["miou"], full and full["miou"]),
+            "weak": _ratio(r["miou_weak"], full and full["miou_weak"])}
+        for k, r in v.items()}
+    return results
+
+
+def _pct(x):
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def to_markdown(results: dict) -> str:
+    split = results.get("split", {})
+    lines = [f"# Results: {results.get('config')}", "",
+             f"Split `{split.get('name')}` (hash `{split.get('hash')}`), seed {results.get('seed')},"
+             f" evaluated on `{results.get('eval_set')}`.", "",
+             "| variant | mIoU all | mIoU strong | mIoU weak | % of full (all) | "
+             "% of full (weak) | wall time (s) |",
+             "|---|---|---|---|---|---|---|"]
+    times = results.get("stage_wall_time_s", {})
+    for k in VARIANTS:
+        r = results["variants"].get(k)
+        if r is None:
+            continue
+        ratio = results["ratios"].get(k, {})
+        t = times.get(k)
+        lines.append(f"| {k} | {_pct(r['miou'])} | {_pct(r['miou_strong'])} | "
+                     f"{_pct(r['miou_weak'])} | {_pct(ratio.get('all'))} | "
+                     f"{_pct(ratio.get('weak'))} | {'-' if t is None else f'{t:.0f}'} |")
+    pl = results.get("pseudo_labels")
+    if pl:
+        lines += ["", f"Pseudo labels on the weak training images: mIoU {_pct(pl['miou'])} "
+                  f"(weak classes {_pct(pl['miou_weak'])}), labelled fraction "
+                  f"{_pct(pl.get('labelled_fraction'))}%."]
+    lines += ["", f"**tsss / full: {_pct(results.get('ratio_to_full'))}%** overall, "
+              f"{_pct(results.get('ratio_to_full_weak'))}% over weak classes.", ""]
+    per = {k: r["per_class"] for k, r in results["variants"].items()}
+    if per:
+        names = list(next(iter(per.values())).keys())
+        kinds = results.get("class_kinds", {})
+        lines += ["## Per-class IoU", "", "| class | kind | " + " | ".join(per) + " |",
+                  "|---|---|" + "---|" * len(per)]
+        for n in names:
+            lines.append(f"| {n} | {kinds.get(n, '')} | " +
+                         " | ".join(_pct(per[k].get(n)) for k in per) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,199 @@
+"""Runs the stages of an experiment and writes its results.
+
+    stage        what it does                                       writes under model_dir
+    lnet         trains L-Net                                       lnet/
+    transfer     L-Net -> transferred labels of the weak images     transfer/pseudo_labels/
+    pnet         P-Net + discriminator (the full model, "tsss")     tsss/
+    full         baseline: every mask                               full/
+    strong_only  baseline: strong images only                       strong_only/
+    lnet_only    baseline: strong masks + L_w, no adversarial term  lnet_only/
+    all          every stage above, then results.json / results.md
+
+Each finished stage leaves `<stage>/metrics.json`; a stage that has one is not run again, and
+an interrupted stage resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import keras
+import tensorflow as tf
+
+from tsss_tf.config import ConfigError, ExperimentConfig
+from tsss_tf.data.sources import ExperimentData
+from tsss_tf.data.splits import Split
+from tsss_tf.evaluation import report
+from tsss_tf.evaluation.scoring import evaluate_model, evaluate_pseudo_labels
+from tsss_tf.training.builders import build_lnet, build_variables
+from tsss_tf.training.gan_loop import train_pnet
+from tsss_tf.training.lnet_loop import train_lnet
+from tsss_tf.training.strategy import is_chief, make_strategy
+from tsss_tf.transfer.pseudo_labels import PseudoLabelStore
+from tsss_tf.transfer.stage import run_transfer, transfer_params
+
+STAGES = ("all", "lnet", "transfer", "pnet", "full", "strong_only", "lnet_only")
+STAGE_VARIANT = {"pnet": "tsss", "full": "full", "strong_only": "strong_only",
+                 "lnet_only": "lnet_only"}
+ORDER = ("lnet", "transfer", "full", "strong_only", "lnet_only", "pnet")
+SEED_OFFSET = {s: i * 1000 for i, s in enumerate(ORDER)}
+
+
+def check_model_dir(cfg: ExperimentConfig, model_dir: str) -> None:
+    """Writes config.json into model_dir, or refuses a model_dir that holds another run."""
+    os.makedirs(model_dir, exist_ok=True)
+    path = os.path.join(model_dir, "config.json")
+    stored = report.read_json(path)
+    if stored is not None and stored != json.loads(cfg.to_json()):
+        old = ExperimentConfig.from_dict(stored).to_dict()
+        diff = [k for k in _flatten(cfg.to_dict()) if _flatten(old).get(k) !=
+                _flatten(cfg.to_dict())[k]]
+        raise ConfigError(
+            f"model_dir '{model_dir}' holds a run of another config "
+            f"('{stored.get('name')}'); differing fields: {', '.join(diff[:8])}. "
+            "Use a new --model_dir.")
+    report.atomic_write_text(path, cfg.to_json() + "\n")
+
+
+def _flatten(d, prefix=""):
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+class Experiment:
+    """One experiment in one model_dir."""
+
+    def __init__(self, cfg: ExperimentConfig, model_dir: str, strategy=None,
+                 progress: bool = True):
+        self.cfg, self.model_dir, self.progress = cfg, model_dir, progress
+        self.strategy = strategy or make_strategy("mirrored")
+        self.chief = is_chief(self.strategy)
+        check_model_dir(cfg, model_dir)
+        self.data = ExperimentData(cfg.data, Split.from_config(cfg.split))
+        self.writer = tf.summary.create_file_writer(os.path.join(model_dir, "tensorboard"))
+        self._lnet = None
+
+    # -- paths and fingerprints ---------------------------------------------------------
+    def stage_dir(self, stage: str) -> str:
+        return os.path.join(self.model_dir, STAGE_VARIANT.get(stage, stage))
+
+    def pseudo_dir(self) -> str:
+        return os.path.join(self.model_dir, "transfer", "pseudo_labels")
+
+    def store(self) -> PseudoLabelStore:
+        c = self.cfg
+        fp = json.dumps({"split": self.data.split.content_hash(), "seed": c.seed,
+                         "data": c.data.__dict__, "model": c.model.__dict__,
+                         "lnet": c.lnet.__dict__, "transfer": transfer_params(c.transfer),
+                         "size": c.data.eval_size}, sort_keys=True, default=str)
+        import hashlib
+        return PseudoLabelStore(self.pseudo_dir(), hashlib.sha256(fp.encode()).hexdigest()[:16])
+
+    def done(self, stage: str) -> bool:
+        return os.path.exists(os.path.join(self.stage_dir(stage), "metrics.json"))
+
+    def _finish(self, stage: str, metrics: dict, t0: float) -> dict:
+        metrics = dict(metrics, wall_time_s=time.perf_counter() - t0)
+        os.makedirs(self.stage_dir(stage), exist_ok=True)
+        if self.chief:
+            report.write_json(os.path.join(self.stage_dir(stage), "metrics.json"), metrics)
+        return metrics
+
+    # -- stages ---------------------------------------------------------------------------
+    def lnet(self):
+        if self._lnet is None:
+            if self.done("lnet"):
+                with self.strategy.scope():
+                    model = build_lnet(self.cfg.model, self.data.num_categories)
+                    build_variables(model, self.cfg.data.crop_size)
+                mgr = tf.train.CheckpointManager(tf.train.Checkpoint(model=model),
+                                                 os.path.join(self.stage_dir("lnet"), "ckpt"), 1)
+                tf.train.Checkpoint(model=model).restore(mgr.latest_checkpoint).expect_partial()
+                self._lnet = model
+            else:
+                self.run_stage("lnet")
+        return self._lnet
+
+    def run_stage(self, stage: str) -> dict:
+        if stage not in STAGES or stage == "all":
+            raise ValueError(f"unknown stage '{stage}' ({', '.join(STAGES)})")
+        keras.utils.set_random_seed(self.cfg.seed + SEED_OFFSET[stage])
+        t0 = time.perf_counter()
+        if stage == "lnet":
+            model, last = train_lnet(self.cfg, self.data, self.strategy, self.model_dir,
+                                     writer=self.writer, progress=self.progress,
+                                     is_chief=self.chief)
+            self._lnet = model
+            return self._finish("lnet", {"last": last}, t0)
+        if stage == "transfer":
+            lnet = self.lnet()
+            t0 = time.perf_counter()
+            store = self.store()
+            run_transfer(lnet, self.data, store, self.cfg.transfer, self.cfg.data.eval_size,
+                         progress=self.progress)
+            quality = evaluate_pseudo_labels(self.data, store)
+            store.mark_complete({"miou": quality["miou"]})
+            self._log_scalars("transfer/pseudo_label", quality, 0)
+            return self._finish("transfer", {"pseudo_labels": quality}, t0)
+        variant = STAGE_VARIANT[stage]
+        pseudo = None
+        if variant in ("tsss", "lnet_only"):
+            if not self.done("transfer"):
+                self.run_stage("transfer")
+                t0 = time.perf_counter()
+            pseudo = self.pseudo_dir()
+        val = self.cfg.data.val_set
+
+        def eval_fn(model):
+            r = evaluate_model(model, self.data, val, self.cfg.global_batch_size)
+            out = {"miou": r["miou"], "miou_strong": r["miou_strong"],
+                   "miou_weak": r["miou_weak"]}
+            out.update({f"iou/{k}": v for k, v in r["per_class"].items() if v is not None})
+            return out
+
+        gen, _, last = train_pnet(self.cfg, self.data, self.strategy, self.model_dir, variant,
+                                  pseudo_dir=pseudo, writer=self.writer, progress=self.progress,
+                                  eval_fn=eval_fn if val else None, is_chief=self.chief)
+        test = evaluate_model(gen, self.data, self.cfg.data.test_set, self.cfg.global_batch_size)
+        self._log_scalars(f"{variant}/test", test, self.cfg.pnet.steps)
+        return self._finish(stage, {"last": last, "test": test}, t0)
+
+    def _log_scalars(self, prefix, rep, step):
+        if not self.chief:
+            return
+        with self.writer.as_default(step=step):
+            for k in ("miou", "miou_strong", "miou_weak"):
+                if rep.get(k) is not None:
+                    tf.summary.scalar(f"{prefix}/{k}", rep[k])
+        self.writer.flush()
+
+    def run(self, stage: str = "all") -> dict:
+        stages = ORDER if stage == "all" else (stage,)
+        for s in stages:
+            if stage == "all" and self.done(s):
+                continue
+            self.run_stage(s)
+        return self.results()
+
+    def results(self) -> dict:
+        split = self.data.split
+        kinds = {n: ("background" if k == 0 else "strong" if k == 1 else "weak")
+                 for n, k in zip(self.data.class_names, self.data.class_kinds)}
+        header = {"config": self.cfg.name, "seed": self.cfg.seed,
+                  "dataset": self.cfg.data.dataset, "eval_set": self.cfg.data.test_set,
+                  "split": {"name": split.name, "hash": split.content_hash(),
+                            "strong": list(split.strong), "weak": list(split.weak)},
+                  "class_kinds": kinds}
+        res = report.gather(self.model_dir, header)
+        if self.chief:
+            report.write_json(os.path.join(self.model_dir, "results.json"), res)
+            report.atomic_write_text(os.path.join(self.model_dir, "results.md"),
+                                     report.to_markdown(res))
+        return res

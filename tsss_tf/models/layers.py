@@ -1,0 +1,243 @@
+"""Shared building blocks of the tsss_tf models.
+
+Every block is a serializable Keras 3 layer. Normalisation is `keras.layers.GroupNormalization`
+(replica-independent, no batch statistics: safe under `tf.distribute.MirroredStrategy` in a custom
+loop, identical in training and inference) or none.
+"""
+
+import math
+
+import keras
+import tensorflow as tf
+
+_PACKAGE = "tsss_tf"
+NORMS = ("group", "layer", "none")
+
+
+def make_norm(norm, channels, groups=8, name=None):
+    """A normalisation layer for `channels` channels: "group", "layer" or "none" (returns None).
+
+    For "group" the number of groups is the largest divisor of `channels` not above `groups`.
+    """
+    if norm == "group":
+        return keras.layers.GroupNormalization(groups=math.gcd(int(groups), int(channels)),
+                                               epsilon=1e-5, name=name)
+    if norm == "layer":  # one group = LayerNorm over (H, W, C), as in GroupNorm(groups=1)
+        return keras.layers.GroupNormalization(groups=1, epsilon=1e-5, name=name)
+    if norm == "none":
+        return None
+    raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+
+
+def maybe_build(layer, input_shape):
+    """Builds `layer` for `input_shape` unless it is already built (e.g. a deserialized child)."""
+    if not layer.built:
+        layer.build(tuple(input_shape))
+
+
+def build_chain(layers, input_shape):
+    """Builds `layers` applied one after the other; returns the output shape of the last."""
+    shape = tuple(input_shape)
+    for layer in layers:
+        maybe_build(layer, shape)
+        shape = tuple(layer.compute_output_shape(shape))
+    return shape
+
+
+def resize_to(x, like):
+    """Bilinear resize of `x` [B,h,w,C] to the exact height and width of `like` [B,H,W,...]."""
+    size = tf.shape(like)[1:3]
+    return tf.image.resize(x, size, method="bilinear")
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ConvNormAct(keras.layers.Layer):
+    """Convolution ("same" padding), optional GroupNorm, optional activation.
+
+    Example:
+    >>> import numpy as np
+    >>> layer = ConvNormAct(8, kernel_size=3, strides=2)
+    >>> layer(np.zeros((1, 9, 9, 3), "float32")).shape
+    TensorShape([1, 5, 5, 8])
+    """
+
+    def __init__(self, filters, kernel_size=3, strides=1, dilation_rate=1, norm="group",
+                 groups=8, activation="relu", **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.kernel_size, self.strides = int(filters), int(kernel_size), int(strides)
+        self.dilation_rate, self.norm, self.groups = int(dilation_rate), norm, int(groups)
+        self.activation = activation
+        self.conv = keras.layers.Conv2D(
+            self.filters, self.kernel_size, strides=self.strides, padding="same",
+            dilation_rate=self.dilation_rate, use_bias=(norm == "none"),
+            kernel_initializer="he_normal", name="conv")
+        self.norm_layer = make_norm(norm, self.filters, self.groups, name="norm")
+        self.act = keras.layers.Activation(activation, name="act") if activation else None
+
+    def build(self, input_shape):
+        maybe_build(self.conv, input_shape)
+        if self.norm_layer is not None:
+            maybe_build(self.norm_layer, self.conv.compute_output_shape(input_shape))
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        return self.conv.compute_output_shape(input_shape)
+
+    def call(self, x, training=False):
+        x = self.conv(x)
+        if self.norm_layer is not None:
+            x = self.norm_layer(x)
+        if self.act is not None:
+            x = self.act(x)
+        return x
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(filters=self.filters, kernel_size=self.kernel_size, strides=self.strides,
+                      dilation_rate=self.dilation_rate, norm=self.norm, groups=self.groups,
+                      activation=self.activation)
+        return config
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ResidualBlock(keras.layers.Layer):
+    """Basic residual block: two 3x3 ConvNormAct (the second dilated and without activation),
+    a 1x1 projection shortcut when the shape changes, ReLU after the sum.
+
+    Example:
+    >>> import numpy as np
+    >>> block = ResidualBlock(16, strides=2)
+    >>> block(np.zeros((2, 7, 7, 8), "float32")).shape
+    TensorShape([2, 4, 4, 16])
+    """
+
+    def __init__(self, filters, strides=1, dilation_rate=1, norm="group", groups=8, **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.strides = int(filters), int(strides)
+        self.dilation_rate, self.norm, self.groups = int(dilation_rate), norm, int(groups)
+        self.conv1 = ConvNormAct(self.filters, 3, strides=self.strides, norm=norm, groups=groups,
+                                 name="conv1")
+        self.conv2 = ConvNormAct(self.filters, 3, dilation_rate=self.dilation_rate, norm=norm,
+                                 groups=groups, activation=None, name="conv2")
+        self.shortcut = None
+
+    def build(self, input_shape):
+        if self.strides != 1 or input_shape[-1] != self.filters:
+            self.shortcut = ConvNormAct(self.filters, 1, strides=self.strides, norm=self.norm,
+                                        groups=self.groups, activation=None, name="shortcut")
+            maybe_build(self.shortcut, input_shape)
+        build_chain([self.conv1, self.conv2], input_shape)
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        return self.conv1.compute_output_shape(input_shape)
+
+    def call(self, x, training=False):
+        skip = x if self.shortcut is None else self.shortcut(x)
+        y = self.conv2(self.conv1(x))
+        return tf.nn.relu(y + skip)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(filters=self.filters, strides=self.strides,
+                      dilation_rate=self.dilation_rate, norm=self.norm, groups=self.groups)
+        return config
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class LargeFOVHead(keras.layers.Layer):
+    """DeepLab-LargeFOV head: 3x3 conv with a large dilation, 1x1 conv, dropout, 1x1 classifier.
+
+    The default dilation 4 suits ~100-300 px inputs at output stride 8 (DeepLab-LargeFOV used 12
+    on 321 px crops).
+
+    Example:
+    >>> import numpy as np
+    >>> head = LargeFOVHead(5, width=16, dilation_rate=4)
+    >>> head(np.zeros((1, 6, 6, 8), "float32")).shape
+    TensorShape([1, 6, 6, 5])
+    """
+
+    def __init__(self, num_outputs, width=128, dilation_rate=4, dropout=0.1, norm="group",
+                 groups=8, **kwargs):
+        super().__init__(**kwargs)
+        self.num_outputs, self.width = int(num_outputs), int(width)
+        self.dilation_rate, self.dropout, self.norm, self.groups = (
+            int(dilation_rate), float(dropout), norm, int(groups))
+        self.fov = ConvNormAct(self.width, 3, dilation_rate=self.dilation_rate, norm=norm,
+                               groups=groups, name="fov")
+        self.mix = ConvNormAct(self.width, 1, norm=norm, groups=groups, name="mix")
+        self.drop = keras.layers.Dropout(self.dropout, name="dropout")
+        self.classifier = keras.layers.Conv2D(self.num_outputs, 1, name="classifier")
+
+    def build(self, input_shape):
+        shape = build_chain([self.fov, self.mix], input_shape)
+        maybe_build(self.classifier, shape)
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.num_outputs,)
+
+    def call(self, x, training=False):
+        x = self.mix(self.fov(x))
+        return self.classifier(self.drop(x, training=training))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_outputs=self.num_outputs, width=self.width,
+                      dilation_rate=self.dilation_rate, dropout=self.dropout, norm=self.norm,
+                      groups=self.groups)
+        return config
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ASPPHead(keras.layers.Layer):
+    """ASPP head (DeepLab v3 style): a 1x1 branch, one dilated 3x3 branch per rate and an
+    image-pooling branch, concatenated, projected by a 1x1 conv, dropout, 1x1 classifier.
+
+    Example:
+    >>> import numpy as np
+    >>> head = ASPPHead(5, width=16, rates=(2, 4))
+    >>> head(np.zeros((1, 6, 6, 8), "float32")).shape
+    TensorShape([1, 6, 6, 5])
+    """
+
+    def __init__(self, num_outputs, width=128, rates=(2, 4, 6), dropout=0.1, norm="group",
+                 groups=8, **kwargs):
+        super().__init__(**kwargs)
+        self.num_outputs, self.width = int(num_outputs), int(width)
+        self.rates = tuple(int(r) for r in rates)
+        self.dropout, self.norm, self.groups = float(dropout), norm, int(groups)
+        self.branch_1x1 = ConvNormAct(self.width, 1, norm=norm, groups=groups, name="branch_1x1")
+        self.branches = [ConvNormAct(self.width, 3, dilation_rate=r, norm=norm, groups=groups,
+                                     name=f"branch_rate{r}") for r in self.rates]
+        # Norm "none" on the pooled branch: a GroupNorm over a 1x1 map is degenerate.
+        self.branch_pool = ConvNormAct(self.width, 1, norm="none", name="branch_pool")
+        self.project = ConvNormAct(self.width, 1, norm=norm, groups=groups, name="project")
+        self.drop = keras.layers.Dropout(self.dropout, name="dropout")
+        self.classifier = keras.layers.Conv2D(self.num_outputs, 1, name="classifier")
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        for branch in [self.branch_1x1] + self.branches:
+            maybe_build(branch, input_shape)
+        maybe_build(self.branch_pool, (input_shape[0], 1, 1, input_shape[-1]))
+        maybe_build(self.project, input_shape[:-1] + (self.width * (len(self.branches) + 2),))
+        maybe_build(self.classifier, input_shape[:-1] + (self.width,))
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.num_outputs,)
+
+    def call(self, x, training=False):
+        pooled = self.branch_pool(tf.reduce_mean(x, axis=[1, 2], keepdims=True))
+        pooled = tf.broadcast_to(pooled, tf.concat([tf.shape(x)[:3], [self.width]], 0))
+        outs = [self.branch_1x1(x)] + [b(x) for b in self.branches] + [pooled]
+        y = self.project(tf.concat(outs, axis=-1))
+        return self.classifier(self.drop(y, training=training))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_outputs=self.num_outputs, width=self.width, rates=list(self.rates),
+                      dropout=self.dropout, norm=self.norm, groups=self.groups)
+        return config

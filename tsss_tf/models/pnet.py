@@ -1,0 +1,75 @@
+"""P-Net, the segmentation network G: a backbone and a LargeFOV or ASPP head."""
+
+import keras
+
+from tsss_tf.models.backbones import build_backbone, serialize_backbone
+from tsss_tf.models.layers import ASPPHead, LargeFOVHead, maybe_build, resize_to
+
+HEADS = {"largefov": LargeFOVHead, "aspp": ASPPHead}
+
+
+@keras.saving.register_keras_serializable(package="tsss_tf")
+class PNet(keras.Model):
+    """Segmentation network over all categories plus background (class 0).
+
+    `call(images, training=False)` takes float32 RGB in [0, 255] of shape [B, H, W, 3], any H and
+    W, and returns logits [B, H, W, num_classes], bilinearly upsampled from the backbone's output
+    stride to exactly the input size.
+
+    Args:
+        num_classes: number of classes, background included.
+        backbone: a registered backbone name, or a backbone layer.
+        backbone_kwargs: kwargs of the named backbone.
+        head: "largefov" (`LargeFOVHead`, default dilation 4, sized for ~100-300 px inputs at
+            stride 8; DeepLab-LargeFOV used 12 on 321 px crops) or "aspp" (`ASPPHead`).
+        head_width: channels of the head.
+        head_kwargs: more kwargs of the head (e.g. dilation_rate, rates, dropout).
+
+    Example:
+    >>> import numpy as np
+    >>> pnet = PNet(4, backbone_kwargs={"width": 8}, head_width=16)
+    >>> pnet(np.zeros((1, 203, 317, 3), "float32")).shape
+    TensorShape([1, 203, 317, 4])
+    """
+
+    def __init__(self, num_classes, backbone="simple", backbone_kwargs=None, head="largefov",
+                 head_width=128, head_kwargs=None, **kwargs):
+        super().__init__(**kwargs)
+        if head not in HEADS:
+            raise ValueError(f"head must be one of {sorted(HEADS)}, got {head!r}")
+        self.num_classes, self.head_name, self.head_width = int(num_classes), head, int(head_width)
+        self.head_kwargs = dict(head_kwargs or {})
+        self._backbone_arg = backbone
+        self.backbone_kwargs = dict(backbone_kwargs or {})
+        self.backbone = build_backbone(backbone, backbone_kwargs)
+        head_kwargs = {"norm": getattr(self.backbone, "norm", "group"), **self.head_kwargs}
+        self.head = HEADS[head](self.num_classes, width=self.head_width, name="head",
+                                **head_kwargs)
+
+    @property
+    def output_stride(self):
+        return self.backbone.output_stride
+
+    def build(self, input_shape):
+        maybe_build(self.backbone, input_shape)
+        maybe_build(self.head, self.backbone.compute_output_shape(input_shape))
+        self.built = True
+
+    def call(self, images, training=False):
+        features = self.backbone(images, training=training)
+        return resize_to(self.head(features, training=training), images)
+
+    def get_config(self):
+        return {
+            "name": self.name, "trainable": self.trainable,
+            "num_classes": self.num_classes,
+            "backbone": serialize_backbone(self._backbone_arg, self.backbone),
+            "backbone_kwargs": (self.backbone_kwargs if isinstance(self._backbone_arg, str)
+                                else None),
+            "head": self.head_name, "head_width": self.head_width,
+            "head_kwargs": self.head_kwargs,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

@@ -1,0 +1,51 @@
+"""Trains an experiment: `python -m tsss_tf.train` (no flags: the embedded default).
+
+    python -m tsss_tf.train                                  # every stage of embedded_50
+    python -m tsss_tf.train --config=embedded_0 --seed=1
+    python -m tsss_tf.train --config=msrc_things_50 --stage=lnet --set=lnet.steps=500
+    tensorboard --logdir runs/
+"""
+
+import os
+import sys
+
+from absl import app, flags, logging
+
+from tsss_tf.flags import define_config_flags, resolve_config
+
+define_config_flags()
+flags.DEFINE_enum("stage", "all", ["all", "lnet", "transfer", "pnet", "full", "strong_only",
+                                   "lnet_only"], "Which stage to run (see tsss_tf.experiment).")
+flags.DEFINE_enum("strategy", "mirrored", ["mirrored", "one_device", "multi_worker"],
+                  "tf.distribute strategy.")
+flags.DEFINE_bool("progress", True, "Progress bars on the console.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from tsss_tf.config import ConfigError
+    from tsss_tf.data.splits import SplitError
+    from tsss_tf.data.voc import DataError
+
+    try:
+        cfg, model_dir = resolve_config(FLAGS)
+        from tsss_tf.experiment import Experiment
+        from tsss_tf.evaluation.report import to_markdown
+        from tsss_tf.training.strategy import make_strategy
+
+        strategy = make_strategy(FLAGS.strategy)
+        logging.info("config %s, model_dir %s, %d replica(s)", cfg.name, model_dir,
+                     strategy.num_replicas_in_sync)
+        exp = Experiment(cfg, model_dir, strategy=strategy, progress=FLAGS.progress)
+        results = exp.run(FLAGS.stage)
+    except (ConfigError, SplitError, DataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    print(to_markdown(results))
+    print(f"results: {os.path.join(model_dir, 'results.json')}")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,60 @@
+"""Stage `lnet`: objectness from strong masks, CAM classification from the tags of all images."""
+
+import os
+
+import tensorflow as tf
+
+from tsss_tf.data.pipeline import train_dataset
+from tsss_tf.training import losses
+from tsss_tf.training.builders import build_lnet, build_variables, current_lr, make_optimizer
+from tsss_tf.training.loop import LoopSettings, run_loop
+
+
+class LNetTrainer:
+    """L-Net and its optimizer, built in the strategy's scope, and the per-replica step."""
+
+    def __init__(self, cfg, num_categories: int, num_background: int, strategy):
+        self.cfg, self.num_background = cfg, num_background
+        with strategy.scope():
+            self.model = build_lnet(cfg.model, num_categories)
+            build_variables(self.model, cfg.data.crop_size)
+            self.opt = make_optimizer(cfg.lnet.learning_rate, cfg.lnet.weight_decay,
+                                      cfg.lnet.steps, self.model.trainable_variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+
+    def checkpoint(self) -> tf.train.Checkpoint:
+        return tf.train.Checkpoint(model=self.model, optimizer=self.opt, step=self.step)
+
+    def replica_step(self, batch):
+        gbs, lc, model = self.cfg.global_batch_size, self.cfg.lnet, self.model
+        with tf.GradientTape() as tape:
+            out = model(batch["image"], training=True)
+            obj = losses.objectness_loss(out["objectness_logits"], batch["mask"],
+                                         batch["strong"], self.num_background)
+            cls = losses.multilabel_loss(out["class_logits"], batch["labels"])
+            loss = tf.nn.compute_average_loss(lc.objectness_weight * obj + lc.cls_weight * cls,
+                                              global_batch_size=gbs)
+        grads = tape.gradient(loss, model.trainable_variables)
+        self.opt.apply_gradients(zip(grads, model.trainable_variables))
+        return {"loss": loss,
+                "objectness_loss": tf.nn.compute_average_loss(obj, global_batch_size=gbs),
+                "classification_loss": tf.nn.compute_average_loss(cls, global_batch_size=gbs)}
+
+
+def train_lnet(cfg, data, strategy, model_dir: str, writer=None, progress: bool = True,
+               is_chief: bool = True):
+    """Trains (or resumes) the L-Net of an experiment; returns (model, last metrics)."""
+    trainer = LNetTrainer(cfg, data.num_categories, data.num_background, strategy)
+
+    def make_dataset(start):
+        return train_dataset(data, "lnet", cfg.global_batch_size, seed=cfg.seed,
+                             strategy=strategy).skip(start)
+
+    settings = LoopSettings(total_steps=cfg.lnet.steps, log_every=cfg.log_every,
+                            checkpoint_every=cfg.checkpoint_every, progress=progress)
+    last = run_loop(name="lnet", strategy=strategy, make_dataset=make_dataset,
+                    replica_step=trainer.replica_step, checkpoint=trainer.checkpoint(),
+                    step=trainer.step, directory=os.path.join(model_dir, "lnet"),
+                    settings=settings, writer=writer, is_chief=is_chief,
+                    extra_scalars=lambda: {"learning_rate": current_lr(trainer.opt)})
+    return trainer.model, last

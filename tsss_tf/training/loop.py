@@ -1,0 +1,116 @@
+"""The one training driver shared by the L-Net loop and the GAN loop.
+
+A stage supplies a per-replica `replica_step(batch) -> {name: scalar}` whose values are
+already scaled by the global batch (so a SUM over replicas is the global mean), and this
+driver runs it in `tf.function` chunks of `steps_per_call` steps under the strategy, with
+resume from the latest checkpoint, TensorBoard scalars, a progress bar, periodic
+evaluation through a callback, and a stop on a non-finite loss that never overwrites the
+last good checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from typing import Callable, Dict, Optional
+
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss became NaN or Inf; the message names the step and the loss."""
+
+
+@dataclasses.dataclass
+class LoopSettings:
+    total_steps: int
+    log_every: int = 50
+    checkpoint_every: int = 500
+    eval_every: int = 0
+    steps_per_call: int = 10
+    max_to_keep: int = 2
+    progress: bool = True
+
+
+def _chunk(it, strategy, replica_step, n):
+    """n steps inside one graph; returns the mean of each metric over the steps."""
+    totals = None
+    for _ in tf.range(n):
+        per_replica = strategy.run(replica_step, args=(next(it),))
+        reduced = {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+                   for k, v in per_replica.items()}
+        if totals is None:
+            totals = reduced
+        else:
+            totals = {k: totals[k] + reduced[k] for k in totals}
+    return {k: v / tf.cast(n, v.dtype) for k, v in totals.items()}
+
+
+def run_loop(*, name: str, strategy: tf.distribute.Strategy, make_dataset: Callable,
+             replica_step: Callable, checkpoint: tf.train.Checkpoint, step: tf.Variable,
+             directory: str, settings: LoopSettings, writer=None,
+             eval_fn: Optional[Callable[[], Dict[str, float]]] = None,
+             extra_scalars: Optional[Callable[[], Dict[str, float]]] = None,
+             is_chief: bool = True) -> Dict[str, float]:
+    """Trains until `step` reaches settings.total_steps; returns the last logged metrics.
+
+    make_dataset(start_step) -> a tf.data.Dataset of global batches positioned at start_step
+    (so a resumed run sees the same batches as an uninterrupted one).
+    """
+    ckpt_dir = os.path.join(directory, "ckpt")
+    manager = tf.train.CheckpointManager(checkpoint, ckpt_dir, max_to_keep=settings.max_to_keep,
+                                         step_counter=step)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    start = int(step.numpy())
+    if start >= settings.total_steps:
+        return {}
+    dist = strategy.experimental_distribute_dataset(make_dataset(start))
+    it = iter(dist)
+    chunk = tf.function(lambda n: _chunk(it, strategy, replica_step, n))
+    bar = tqdm(total=settings.total_steps, initial=start, desc=name, unit="step",
+               disable=not settings.progress, dynamic_ncols=True, mininterval=2.0)
+    last: Dict[str, float] = {}
+    t0, done0 = time.perf_counter(), start
+    while int(step.numpy()) < settings.total_steps:
+        cur = int(step.numpy())
+        n = min(settings.steps_per_call, settings.total_steps - cur)
+        metrics = {k: float(v) for k, v in chunk(tf.constant(n)).items()}
+        bad = [k for k, v in metrics.items() if not math.isfinite(v)]
+        if bad:
+            raise NonFiniteLossError(
+                f"{name}: loss '{bad[0]}' is {metrics[bad[0]]} in steps {cur + 1}..{cur + n}; "
+                f"stopped without saving (last good checkpoint: {manager.latest_checkpoint})")
+        step.assign_add(n)
+        cur += n
+        bar.update(n)
+        bar.set_postfix({k: f"{v:.3f}" for k, v in list(metrics.items())[:4]}, refresh=False)
+        last = metrics
+        logged = cur % settings.log_every < n or cur == settings.total_steps
+        if logged and writer is not None and is_chief:
+            elapsed = time.perf_counter() - t0
+            scalars = dict(metrics)
+            if extra_scalars is not None:
+                scalars.update(extra_scalars())
+            scalars["steps_per_second"] = (cur - done0) / max(elapsed, 1e-9)
+            with writer.as_default(step=cur):
+                for k, v in scalars.items():
+                    tf.summary.scalar(f"{name}/{k}", v)
+        if settings.eval_every and eval_fn is not None and (
+                cur % settings.eval_every < n or cur == settings.total_steps):
+            results = eval_fn()
+            if writer is not None and is_chief:
+                with writer.as_default(step=cur):
+                    for k, v in results.items():
+                        if v is not None and np.isscalar(v):
+                            tf.summary.scalar(f"{name}/val/{k}", v)
+        if cur % settings.checkpoint_every < n or cur == settings.total_steps:
+            manager.save(checkpoint_number=cur)
+    bar.close()
+    if writer is not None:
+        writer.flush()
+    return last

@@ -74,6 +74,7 @@ class SplitConfig:
 class ModelConfig:
     backbone: str = "simple"
     backbone_width: int = 32
+    backbone_norm: str = "group"
     output_stride: int = 8
     backbone_weights: Optional[str] = None
     pnet_head: str = "largefov"
@@ -104,7 +105,10 @@ class TransferConfig:
     radius: int = 2
     sigma_color: float = 0.1
     sigma_feat: float = 0.5
-    confidence: float = 0.2
+    # Winner's share of the random walks that reached a seed (see transfer.diffusion).
+    confidence: float = 0.6
+    scale: float = 0.5
+    min_mass: float = 1e-3
     batch_size: int = 32
 
 

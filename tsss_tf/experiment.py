@@ -32,7 +32,7 @@ from tsss_tf.training.gan_loop import train_pnet
 from tsss_tf.training.lnet_loop import train_lnet
 from tsss_tf.training.strategy import is_chief, make_strategy
 from tsss_tf.transfer.pseudo_labels import PseudoLabelStore
-from tsss_tf.transfer.stage import run_transfer, transfer_params
+from tsss_tf.transfer.stage import run_transfer, transfer_kwargs
 
 STAGES = ("all", "lnet", "transfer", "pnet", "full", "strong_only", "lnet_only")
 STAGE_VARIANT = {"pnet": "tsss", "full": "full", "strong_only": "strong_only",
@@ -91,7 +91,7 @@ class Experiment:
         c = self.cfg
         fp = json.dumps({"split": self.data.split.content_hash(), "seed": c.seed,
                          "data": c.data.__dict__, "model": c.model.__dict__,
-                         "lnet": c.lnet.__dict__, "transfer": transfer_params(c.transfer),
+                         "lnet": c.lnet.__dict__, "transfer": transfer_kwargs(c.transfer),
                          "size": c.data.eval_size}, sort_keys=True, default=str)
         import hashlib
         return PseudoLabelStore(self.pseudo_dir(), hashlib.sha256(fp.encode()).hexdigest()[:16])

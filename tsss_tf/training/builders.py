@@ -10,6 +10,7 @@ def backbone_kwargs(model_cfg) -> dict:
     kw = {"output_stride": model_cfg.output_stride}
     if model_cfg.backbone == "simple":
         kw["width"] = model_cfg.backbone_width
+        kw["norm"] = model_cfg.backbone_norm
     if model_cfg.backbone_weights:
         kw["weights"] = model_cfg.backbone_weights
     return kw

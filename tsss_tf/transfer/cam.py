@@ -19,13 +19,17 @@ from typing import Optional, Sequence
 
 import tensorflow as tf
 
-__all__ = ["normalize_cams", "present_mask"]
+__all__ = ["normalize_cams", "present_mask", "as_float32"]
+
+
+def as_float32(x) -> tf.Tensor:
+    """Any tensor-like (float16 / bfloat16 model outputs, numpy float64) as a float32 tensor."""
+    return tf.cast(tf.convert_to_tensor(x), tf.float32)
 
 
 def present_mask(present, dtype=tf.float32) -> tf.Tensor:
     """The multi-hot `present` [B, K] (any numeric type, > 0.5 means present) as 0/1 `dtype`."""
-    present = tf.convert_to_tensor(present)
-    return tf.cast(tf.cast(present, tf.float32) > 0.5, dtype)
+    return tf.cast(as_float32(present) > 0.5, dtype)
 
 
 def normalize_cams(cams, present, size: Optional[Sequence[int]] = None,
@@ -44,7 +48,7 @@ def normalize_cams(cams, present, size: Optional[Sequence[int]] = None,
       present categories, 0 for absent ones. Each present map that has a positive value above
       `eps` peaks at exactly 1.
     """
-    cams = tf.convert_to_tensor(cams, tf.float32)
+    cams = as_float32(cams)
     if cams.shape.rank != 4:
         raise ValueError(f"cams must be [B, h, w, K], got shape {cams.shape}")
     if size is not None:

@@ -16,16 +16,17 @@ from tsss_tf.transfer.diffusion import transfer_labels
 from tsss_tf.transfer.pseudo_labels import PseudoLabelStore
 
 TRANSFER_KEYS = ("fg_high", "fg_low", "cam_threshold", "alpha", "steps", "radius",
-                 "sigma_color", "sigma_feat", "confidence")
+                 "sigma_color", "sigma_feat", "confidence", "scale", "min_mass")
 
 
-def transfer_params(tcfg) -> dict:
+def transfer_kwargs(tcfg) -> dict:
+    """The keyword arguments of `transfer_labels` from a TransferConfig."""
     return {k: getattr(tcfg, k) for k in TRANSFER_KEYS}
 
 
 def make_transfer_fn(lnet, tcfg):
     """A tf.function: (images, tags) -> label maps int32 [B,H,W] at the input size."""
-    params = transfer_params(tcfg)
+    params = transfer_kwargs(tcfg)
 
     @tf.function(reduce_retracing=True)
     def fn(images, tags):

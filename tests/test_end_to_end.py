@@ -1,0 +1,96 @@
+"""Every stage of an experiment on the tiny config, through the same code as the CLI."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tsss_tf.config import ConfigError, load_config
+from tsss_tf.experiment import Experiment
+from tests.conftest import one_cpu_strategy
+
+VARIANTS = ("full", "strong_only", "lnet_only", "tsss")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    saved = os.environ.get("TSSS_TF_CACHE")
+    os.environ["TSSS_TF_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    try:
+        model_dir = str(tmp_path_factory.mktemp("run"))
+        cfg = load_config("tiny", ["lnet.steps=10", "pnet.steps=10", "eval_every=10"])
+        exp = Experiment(cfg, model_dir, strategy=one_cpu_strategy(), progress=False)
+        results = exp.run("all")
+        yield cfg, model_dir, results, exp
+    finally:
+        if saved is None:
+            os.environ.pop("TSSS_TF_CACHE", None)
+        else:
+            os.environ["TSSS_TF_CACHE"] = saved
+
+
+def test_results_hold_every_variant_and_the_ratios(run):
+    cfg, model_dir, results, exp = run
+    on_disk = json.load(open(os.path.join(model_dir, "results.json")))
+    assert on_disk == json.loads(json.dumps(results))
+    assert set(results["variants"]) == set(VARIANTS)
+    for v in VARIANTS:
+        r = results["variants"][v]
+        assert 0.0 <= r["miou"] <= 1.0 and set(r["per_class"]) == set(exp.data.class_names)
+        assert r["num_images"] == cfg.data.embedded_num_test
+    full, tsss = results["variants"]["full"], results["variants"]["tsss"]
+    assert results["ratio_to_full"] == pytest.approx(tsss["miou"] / full["miou"])
+    assert results["split"]["hash"] == exp.data.split.content_hash()
+    assert results["seed"] == cfg.seed and results["config"] == "tiny"
+    assert set(results["stage_wall_time_s"]) == {"lnet", "transfer", *VARIANTS}
+    pl = results["pseudo_labels"]
+    assert pl["num_images"] == sum(r.kind == "weak" for r in exp.data.train_records())
+    assert 0.0 <= pl["labelled_fraction"] <= 1.0
+    md = open(os.path.join(model_dir, "results.md")).read()
+    assert "| tsss |" in md and "Per-class IoU" in md
+
+
+def test_artifacts_config_checkpoints_pseudo_labels_and_tensorboard(run):
+    cfg, model_dir, _, exp = run
+    assert json.load(open(os.path.join(model_dir, "config.json"))) == json.loads(cfg.to_json())
+    for stage in ("lnet",) + VARIANTS:
+        assert os.listdir(os.path.join(model_dir, stage, "ckpt"))
+    store = exp.store()
+    assert store.is_complete()
+    weak = [r for r in exp.data.train_records() if r.kind == "weak"]
+    assert sorted(store.names()) == sorted(r.name for r in weak)
+    from PIL import Image
+    lab = store.read(weak[0].name)
+    with Image.open(weak[0].image_path) as im:
+        assert lab.shape == (im.height, im.width)
+    assert set(np.unique(lab)) <= set(range(exp.data.num_classes)) | {255}
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    ea = EventAccumulator(os.path.join(model_dir, "tensorboard"), size_guidance={"tensors": 0})
+    ea.Reload()
+    tags = set(ea.Tags()["tensors"])
+    for tag in ("lnet/objectness_loss", "lnet/classification_loss", "lnet/learning_rate",
+                "tsss/d_loss", "tsss/d_real", "tsss/d_fake", "tsss/adv_loss", "tsss/g_loss",
+                "tsss/disc_learning_rate", "tsss/val/miou", "full/val/miou_weak",
+                "transfer/pseudo_label/miou"):
+        assert tag in tags, tag
+
+
+def test_rerun_skips_finished_stages_and_another_config_is_refused(run):
+    cfg, model_dir, results, _ = run
+    exp = Experiment(cfg, model_dir, strategy=one_cpu_strategy(), progress=False)
+    again = exp.run("all")  # every stage has its metrics.json: nothing is trained again
+    assert again["variants"] == results["variants"]
+    other = load_config("tiny", ["lnet.steps=11"])
+    with pytest.raises(ConfigError, match="lnet.steps"):
+        Experiment(other, model_dir, strategy=one_cpu_strategy(), progress=False)
+
+
+def test_cli_reports_a_bad_field_without_a_traceback(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "tsss_tf.train", "--config=tiny",
+                          f"--model_dir={tmp_path}", "--set=pnet.stepz=3"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert "pnet.stepz" in out.stderr and "Traceback" not in out.stderr

@@ -5,12 +5,10 @@ Reaches:  not yet measured (issue: real photographs); compare with SegNet's publ
           numbers once a pretrained backbone is in.
 """
 
-import os
-
 from tsss_tf.config import DataConfig, ExperimentConfig, SplitConfig
+from tsss_tf.configs._paths import shared_data
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_DIR = os.path.normpath(os.path.join(_HERE, "..", "..", "shared", "data", "camvid"))
+DEFAULT_DIR = shared_data("camvid")
 CLASSES = ("sky", "building", "pole", "road", "pavement", "tree", "sign", "fence", "car",
            "pedestrian", "bicyclist")
 

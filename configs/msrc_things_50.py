@@ -6,12 +6,10 @@ Reaches:  not yet measured with a pretrained backbone (issue: real photographs);
           from-scratch backbone used here is a placeholder for the pretrained ones.
 """
 
-import os
-
 from tsss_tf.config import DataConfig, ExperimentConfig, SplitConfig
+from tsss_tf.configs._paths import shared_data
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_DIR = os.path.normpath(os.path.join(_HERE, "..", "..", "shared", "data", "msrc_things"))
+DEFAULT_DIR = shared_data("msrc_things")
 
 STRONG = ("cow", "aeroplane", "car", "flower", "bird", "chair", "dog", "boat")
 WEAK = ("sheep", "face", "bicycle", "sign", "book", "cat", "body")

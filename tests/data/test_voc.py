@@ -92,3 +92,18 @@ def test_real_data_split_sizes_and_label_ranges(name, sizes, num_classes):
             seen.update(np.unique(mask).tolist())
     assert seen <= set(range(num_classes)) | {255}
     assert len(seen - {255}) == num_classes
+
+
+@pytest.mark.slow
+def test_msrc_things_50_split_matches_its_readme():
+    from tests.conftest import shared_data
+    from tsss_tf.config import load_config
+    from tsss_tf.data.sources import ExperimentData
+    from tsss_tf.data.splits import Split
+
+    cfg = load_config("msrc_things_50", [f"data.data_dir={shared_data('msrc_things')}"])
+    data = ExperimentData(cfg.data, Split.from_config(cfg.split))
+    recs = data.train_records()
+    # README: 125 strong-only images + 49 background-only (strong) and 102 with a weak object
+    assert data.counts(recs) == {"strong": 174, "weak": 102}
+    assert sum(1 for r in recs if not r.present) == 49

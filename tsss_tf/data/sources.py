@@ -46,12 +46,12 @@ def open_layout(data_cfg) -> VocLayout:
             num_train=data_cfg.embedded_num_train, num_source=data_cfg.embedded_num_source,
             num_val=data_cfg.embedded_num_val, num_test=data_cfg.embedded_num_test)
         return VocLayout(root)
-    if data_cfg.dataset in ("voc", "tfds"):
+    if data_cfg.dataset == "voc":
         if not data_cfg.data_dir:
             raise DataError(f"data.dataset='{data_cfg.dataset}' needs data.data_dir "
                             "(a folder in the VOC layout)")
         return VocLayout(data_cfg.data_dir)
-    raise DataError(f"unknown data.dataset '{data_cfg.dataset}' (embedded, voc or tfds)")
+    raise DataError(f"unknown data.dataset '{data_cfg.dataset}' (embedded or voc)")
 
 
 def _present(path: str, num_classes: int) -> np.ndarray:

@@ -6,11 +6,10 @@
 
 import json
 import os
-import sys
 
 from absl import app, flags
 
-from tsss_tf.flags import define_config_flags
+from tsss_tf.flags import define_config_flags, resolve_config, user_errors
 
 define_config_flags()
 flags.DEFINE_enum("variant", "tsss", ["tsss", "full", "strong_only", "lnet_only"],
@@ -24,24 +23,14 @@ def main(argv):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
-    from tsss_tf.config import ConfigError, ExperimentConfig, apply_overrides
     from tsss_tf.data.sources import ExperimentData
-    from tsss_tf.data.splits import Split, SplitError
+    from tsss_tf.data.splits import Split
     from tsss_tf.data.voc import DataError
     from tsss_tf.evaluation.scoring import evaluate_model
-    from tsss_tf.flags import resolve_config
     from tsss_tf.training.builders import build_pnet, build_variables
 
-    try:
-        if FLAGS.model_dir and os.path.exists(os.path.join(FLAGS.model_dir, "config.json")):
-            with open(os.path.join(FLAGS.model_dir, "config.json")) as f:
-                cfg = ExperimentConfig.from_dict(json.load(f))
-            over = list(FLAGS.set) + ([f"data.data_dir={FLAGS.data_dir}"] if FLAGS.data_dir
-                                      else [])
-            cfg = apply_overrides(cfg, over)
-            model_dir = FLAGS.model_dir
-        else:
-            cfg, model_dir = resolve_config(FLAGS)
+    with user_errors():
+        cfg, model_dir = resolve_config(FLAGS, prefer_model_dir=True)
         ckpt_dir = os.path.join(model_dir, FLAGS.variant, "ckpt")
         latest = tf.train.latest_checkpoint(ckpt_dir)
         if latest is None:
@@ -52,9 +41,6 @@ def main(argv):
         tf.train.Checkpoint(generator=model).restore(latest).expect_partial()
         rep = evaluate_model(model, data, FLAGS.eval_set or cfg.data.test_set,
                              cfg.global_batch_size, progress=True)
-    except (ConfigError, SplitError, DataError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
     print(json.dumps(rep, indent=2))
 
 

@@ -1,8 +1,13 @@
-"""absl flags shared by the entry points (train, evaluate)."""
+"""absl flags and error handling shared by the entry points (train, evaluate)."""
+
+import contextlib
+import json
+import os
+import sys
 
 from absl import flags
 
-from tsss_tf.config import load_config
+from tsss_tf.config import ConfigError, ExperimentConfig, apply_overrides, load_config
 
 
 def define_config_flags():
@@ -18,12 +23,37 @@ def define_config_flags():
                               " repeatable; values are parsed as JSON when they can be.")
 
 
-def resolve_config(FLAGS):
+def resolve_config(FLAGS, prefer_model_dir: bool = False):
+    """(config, model_dir) from the flags. With prefer_model_dir, an existing run's
+    config.json is the base (for scoring a finished run), else the named config."""
     overrides = list(FLAGS.set)
     if FLAGS.seed is not None:
         overrides.append(f"seed={FLAGS.seed}")
     if FLAGS.data_dir is not None:
         overrides.append(f"data.data_dir={FLAGS.data_dir}")
-    cfg = load_config(FLAGS.config, overrides)
+    stored = os.path.join(FLAGS.model_dir or "", "config.json")
+    if prefer_model_dir and FLAGS.model_dir and os.path.exists(stored):
+        with open(stored, encoding="utf-8") as f:
+            try:
+                cfg = ExperimentConfig.from_dict(json.load(f))
+            except json.JSONDecodeError as e:
+                raise ConfigError(f"{stored}: not valid JSON ({e})") from None
+        cfg = apply_overrides(cfg, overrides)
+    else:
+        cfg = load_config(FLAGS.config, overrides)
     model_dir = FLAGS.model_dir or f"runs/{cfg.name}_seed{cfg.seed}"
     return cfg, model_dir
+
+
+@contextlib.contextmanager
+def user_errors():
+    """A bad config, split or data set ends the program with one line naming the culprit on
+    stderr and exit status 2, not a traceback."""
+    from tsss_tf.data.splits import SplitError
+    from tsss_tf.data.voc import DataError
+
+    try:
+        yield
+    except (ConfigError, SplitError, DataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -7,11 +7,10 @@
 """
 
 import os
-import sys
 
 from absl import app, flags, logging
 
-from tsss_tf.flags import define_config_flags, resolve_config
+from tsss_tf.flags import define_config_flags, resolve_config, user_errors
 
 define_config_flags()
 flags.DEFINE_enum("stage", "all", ["all", "lnet", "transfer", "pnet", "full", "strong_only",
@@ -25,14 +24,10 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from tsss_tf.config import ConfigError
-    from tsss_tf.data.splits import SplitError
-    from tsss_tf.data.voc import DataError
-
-    try:
+    with user_errors():
         cfg, model_dir = resolve_config(FLAGS)
-        from tsss_tf.experiment import Experiment
         from tsss_tf.evaluation.report import to_markdown
+        from tsss_tf.experiment import Experiment
         from tsss_tf.training.strategy import make_strategy
 
         strategy = make_strategy(FLAGS.strategy)
@@ -40,9 +35,6 @@ def main(argv):
                      strategy.num_replicas_in_sync)
         exp = Experiment(cfg, model_dir, strategy=strategy, progress=FLAGS.progress)
         results = exp.run(FLAGS.stage)
-    except (ConfigError, SplitError, DataError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
     print(to_markdown(results))
     print(f"results: {os.path.join(model_dir, 'results.json')}")
 

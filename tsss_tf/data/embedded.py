@@ -6,8 +6,9 @@ serve it. 16 object categories: 10 *target* ones (group A: train/val/test) and 6
 come from one distribution shared by all categories, so colour alone says nothing about the class.
 Backgrounds are smooth random colour fields with lines, scribbles, small marks and textured bands
 (textures are not unique to objects); objects share generic cues (a compact closed shape, a
-coherent texture, often a dark rim and a drop shadow). 1 to 3 objects per image, random scale
-(15% to 60% of the image side) and rotation; later objects paint over earlier ones and the mask
+coherent, upright texture in two well-separated colours, a dark rim, often a drop shadow; the
+background field is duller than objects). 1 to 3 objects per image, random scale (40% to 80% of
+the image side) and shape rotation; later objects paint over earlier ones and the mask
 holds the visible object's label, pixel-exact (image edges are anti-aliased, masks are not).
 
     root = materialize()                   # cached under $TSSS_TF_CACHE or ~/.cache/tsss_tf
@@ -29,7 +30,7 @@ from PIL import Image
 from tsss_tf.data.palette import color_palette
 from tsss_tf.data.voc import DataError, write_palette_png
 
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 6
 GENERATOR_NAME = "tsss_tf.data.embedded"
 
 # name: (shape, texture). Group A, then group B.
@@ -55,7 +56,21 @@ DEFAULT_50_WEAK = ("oval", "crescent", "brick", "diamond", "cross")
 SETS = ("train", "val", "test", "source")
 _NUM_OBJECTS_P = (0.4, 0.4, 0.2)   # 1, 2, 3 objects
 _REPEAT_P = 0.35                   # a further object repeats a category already in the image
-_SIZE_RANGE = (0.15, 0.6)          # object extent / image side
+_SIZE_RANGE = (0.4, 0.8)           # object extent / image side
+_BAND_P = 0.25                     # a background gets a textured band or half-plane
+_RIM_P = 1.0                       # an object gets a darker rim (a generic objectness cue)
+_SHADOW_P = 0.5                    # an object gets a drop shadow
+_TEX_SCALE = 1.6                   # object texture period multiplier (coarse, readable at /2)
+_BG_CONTRAST = (0.2, 0.6)          # background colour field contrast range
+_BG_SAT = 0.5                      # background field saturation (1: as drawn, 0: grey)
+_BAND_ALPHA = (0.2, 0.45)          # opacity of a background's textured band
+_CLUTTER = 0.5                     # multiplier on line / scribble / mark counts
+_PAIR_DIST = 150                   # object texture colours differ at least this much (RGB)
+_RIM_DARK = (0.5, 0.7)             # how much darker the rim is
+_CENTRE = (0.2, 0.8)               # object centre range / image side
+# Textures are not rotated with the object: with rotated textures stripes~diagonal and
+# grid~hatch are the same texture, and learning rotation-invariant texture features is slow.
+_TEX_ROTATE = False
 
 
 # ----------------------------------------------------------------------------- shapes
@@ -213,11 +228,11 @@ def _colour(rng, n=None):
     return rng.uniform(0, 255, (3, 1, 1) if n is None else (n, 3, 1, 1)).astype(np.float32)
 
 
-def _colour_pair(rng):
+def _colour_pair(rng, dist=90):
     """Two colours that differ enough to show a texture."""
-    for _ in range(20):
+    for _ in range(50):
         c = _colour(rng, 2)
-        if np.linalg.norm(c[0] - c[1]) > 90:
+        if np.linalg.norm(c[0] - c[1]) > dist:
             break
     return c[0], c[1]
 
@@ -264,10 +279,12 @@ def _strokes(canvas, x0, y0, x1, y1, w, colours):
 def _background(rng, size, sc, yy, xx):
     k = int(rng.integers(2, 6))
     grid = rng.uniform(0, 255, (3, k, k))
-    contrast = rng.uniform(0.4, 1.0)
+    contrast = rng.uniform(*_BG_CONTRAST)
     canvas = _resize(grid * contrast + grid.mean((1, 2), keepdims=True) * (1 - contrast), size)
+    if _BG_SAT < 1:
+        canvas = canvas * _BG_SAT + canvas.mean(0, keepdims=True) * (1 - _BG_SAT)
     canvas += _resize(rng.normal(0, 14, (3, 12, 12)), size)
-    if rng.uniform() < 0.4:   # a textured band or half-plane: texture is not only on objects
+    if rng.uniform() < _BAND_P:   # a textured band or half-plane: texture is not only on objects
         th = rng.uniform(0, np.pi)
         offset = rng.uniform(-0.3, 0.3) * size
         d = np.cos(th) * (xx - size / 2) + np.sin(th) * (yy - size / 2) - offset
@@ -277,7 +294,7 @@ def _background(rng, size, sc, yy, xx):
                        xx * np.cos(th) + yy * np.sin(th), yy * np.cos(th) - xx * np.sin(th),
                        size / 4, sc, rng)
         c1, c2 = _colour_pair(rng)
-        _blend(canvas, inside * rng.uniform(0.3, 0.8), c1 + (c2 - c1) * tex)
+        _blend(canvas, inside * rng.uniform(*_BAND_ALPHA), c1 + (c2 - c1) * tex)
     for _ in range(int(rng.choice(3, p=(0.5, 0.3, 0.2)))):   # stains: closed, untextured
         cx, cy = rng.uniform(0, size, 2)
         ax, ay = rng.uniform(0.08, 0.3, 2) * size
@@ -287,10 +304,10 @@ def _background(rng, size, sc, yy, xx):
         u, v = np.cos(th) * wx + np.sin(th) * wy, np.cos(th) * wy - np.sin(th) * wx
         d = (np.hypot(u / ax, v / ay) - 1) * min(ax, ay)
         _blend(_crop(canvas, win), alpha * np.clip(0.5 - d / 2, 0, 1), colour)
-    n = int(rng.integers(2, 9))   # straight lines
+    n = max(1, int(rng.integers(2, 9) * _CLUTTER))   # straight lines
     x0, y0, x1, y1 = rng.uniform(-0.2, 1.2, (4, n)) * size
     _strokes(canvas, x0, y0, x1, y1, rng.uniform(0.6, 2.0, n) * sc, _colour(rng, n)[..., 0, 0])
-    for _ in range(int(rng.integers(0, 4))):   # scribbles: sine curves
+    for _ in range(int(rng.integers(0, 4) * _CLUTTER)):   # scribbles: sine curves
         th, cx, cy = rng.uniform(0, np.pi), *rng.uniform(0, size, 2)
         amp, period, ph = rng.uniform(2, 8) * sc, rng.uniform(3, 10) * sc, rng.uniform(0, 6)
         half, w = rng.uniform(0.15, 0.5) * size, rng.uniform(0.5, 1.5) * sc
@@ -301,7 +318,7 @@ def _background(rng, size, sc, yy, xx):
         v = -np.sin(th) * wx + np.cos(th) * wy
         dist = np.maximum(np.abs(v - amp * np.sin(u / period + ph)) - w, np.abs(u) - half)
         _blend(_crop(canvas, win), np.clip(0.5 - dist, 0, 1), colour)
-    n = int(rng.integers(4, 20))   # small marks, too small to be objects; drawn at once
+    n = max(1, int(rng.integers(4, 20) * _CLUTTER))   # small marks, too small to be objects; drawn at once
     cx, cy, rad = rng.uniform(0, size, n), rng.uniform(0, size, n), rng.uniform(1, 3.5, n) * sc
     square, colour = rng.uniform(size=n) < 0.5, _colour(rng, n)[..., 0, 0]
     off = np.arange(-int(3.5 * sc + 2), int(3.5 * sc + 2) + 1)
@@ -352,8 +369,8 @@ def render_example(rng, categories, size=112):
     for name in categories:
         for _ in range(12):
             r = size / 2 * np.exp(rng.uniform(*np.log(_SIZE_RANGE)))
-            obj = {"category": name, "cx": float(rng.uniform(0.1, 0.9) * size),
-                   "cy": float(rng.uniform(0.1, 0.9) * size), "r": float(r),
+            obj = {"category": name, "cx": float(rng.uniform(*_CENTRE) * size),
+                   "cy": float(rng.uniform(*_CENTRE) * size), "r": float(r),
                    "theta": float(rng.uniform(0, 2 * np.pi)),
                    "aspect": float(rng.uniform(0.9, 1.1)),
                    "params": _shape_params(_CATEGORIES[name][0], rng)}
@@ -371,16 +388,20 @@ def render_example(rng, categories, size=112):
         else:
             continue
         view = _crop(canvas, win)
-        if rng.uniform() < 0.5:   # drop shadow
+        if rng.uniform() < _SHADOW_P:   # drop shadow
             off = rng.uniform(1.5, 4.0, 2) * sc
             ds = _object_distance(obj, yy[win], xx[win], (off[0], off[1]))[0]
             view *= 1 - rng.uniform(0.25, 0.5) * np.clip(0.5 - ds / 1.5, 0, 1)
-        c1, c2 = _colour_pair(rng)
-        t = _texture(_CATEGORIES[name][1], x, y, r, sc, rng)
+        c1, c2 = _colour_pair(rng, _PAIR_DIST)
+        tx, ty = x, y
+        if not _TEX_ROTATE:   # textures stay upright: orientation is part of the texture
+            c, s_ = np.cos(obj["theta"]), np.sin(obj["theta"])
+            tx, ty = c * x - s_ * y, s_ * x + c * y
+        t = _texture(_CATEGORIES[name][1], tx, ty, r, sc * _TEX_SCALE, rng)
         colour = c1 + (c2 - c1) * t
         colour *= 1 + rng.uniform(-0.2, 0.2) * np.clip(x / r, -1, 1)   # shading
-        if rng.uniform() < 0.6:   # a darker rim
-            colour *= 1 - rng.uniform(0.3, 0.6) * ((d > -1.5 * sc) & (d < 0))
+        if rng.uniform() < _RIM_P:   # a darker rim
+            colour *= 1 - rng.uniform(*_RIM_DARK) * ((d > -1.5 * sc) & (d < 0))
         _blend(view, np.clip(0.5 - d, 0, 1), colour)
         owner = trial
         objects.append(obj)

@@ -15,6 +15,7 @@ an interrupted stage resumes from its last checkpoint.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -93,7 +94,6 @@ class Experiment:
                          "data": c.data.__dict__, "model": c.model.__dict__,
                          "lnet": c.lnet.__dict__, "transfer": transfer_kwargs(c.transfer),
                          "size": c.data.eval_size}, sort_keys=True, default=str)
-        import hashlib
         return PseudoLabelStore(self.pseudo_dir(), hashlib.sha256(fp.encode()).hexdigest()[:16])
 
     def done(self, stage: str) -> bool:
@@ -113,9 +113,8 @@ class Experiment:
                 with self.strategy.scope():
                     model = build_lnet(self.cfg.model, self.data.num_categories)
                     build_variables(model, self.cfg.data.crop_size)
-                mgr = tf.train.CheckpointManager(tf.train.Checkpoint(model=model),
-                                                 os.path.join(self.stage_dir("lnet"), "ckpt"), 1)
-                tf.train.Checkpoint(model=model).restore(mgr.latest_checkpoint).expect_partial()
+                latest = tf.train.latest_checkpoint(os.path.join(self.stage_dir("lnet"), "ckpt"))
+                tf.train.Checkpoint(model=model).restore(latest).expect_partial()
                 self._lnet = model
             else:
                 self.run_stage("lnet")

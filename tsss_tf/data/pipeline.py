@@ -132,12 +132,11 @@ def _augment(crop: int, min_scale: float, max_scale: float, hflip: bool):
     return augment
 
 
-def _strategy_batch(global_batch_size: int, strategy=None) -> int:
+def _check_divisible(global_batch_size: int, strategy=None) -> None:
     replicas = strategy.num_replicas_in_sync if strategy is not None else 1
     if global_batch_size % replicas:
         raise ValueError(f"global_batch_size {global_batch_size} is not divisible by the "
                          f"{replicas} replicas")
-    return global_batch_size
 
 
 def train_dataset(data: ExperimentData, variant: str, global_batch_size: int, seed: int = 0,
@@ -149,7 +148,7 @@ def train_dataset(data: ExperimentData, variant: str, global_batch_size: int, se
     MirroredStrategy gets global_batch_size / replicas images.
     """
     cfg = data.cfg
-    batch = _strategy_batch(global_batch_size, strategy)
+    _check_divisible(global_batch_size, strategy)
     table = training_table(data, variant, pseudo_dir, recs)
     n = len(table["name"])
     ds = tf.data.Dataset.from_tensor_slices(table)
@@ -163,7 +162,7 @@ def train_dataset(data: ExperimentData, variant: str, global_batch_size: int, se
     ds = ds.map(_augment(cfg.crop_size, cfg.min_scale, cfg.max_scale, cfg.hflip),
                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.map(lambda ex: {k: v for k, v in ex.items() if k != "name"})
-    ds = ds.batch(batch, drop_remainder=True)
+    ds = ds.batch(global_batch_size, drop_remainder=True)
     opts = tf.data.Options()
     opts.deterministic = True
     opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA

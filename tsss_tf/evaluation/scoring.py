@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from tsss_tf.data.pipeline import eval_dataset, weak_records
-from tsss_tf.evaluation.metrics import StreamingConfusionMatrix, confusion_matrix, miou_report
+from tsss_tf.data.voc import read_mask_file
+from tsss_tf.evaluation.metrics import (StreamingConfusionMatrix, confusion_matrix,
+                                        evaluate_dataset, miou_report)
 
 
 def report_for(data, cm) -> dict:
@@ -17,8 +19,6 @@ def report_for(data, cm) -> dict:
 def evaluate_model(model, data, set_name: str, batch_size: int = 16, strategy=None,
                    progress: bool = False) -> dict:
     """mIoU report of a P-Net (logits at input size) on an image set (all masks, test time)."""
-    from tsss_tf.evaluation.metrics import evaluate_dataset
-
     ds = eval_dataset(data, set_name, batch_size)
     cm = evaluate_dataset(lambda x: model(x, training=False), ds, data.num_classes,
                           strategy=strategy, progress=progress)
@@ -32,8 +32,6 @@ def evaluate_pseudo_labels(data, store) -> dict:
     """mIoU of the transferred labels against the withheld masks of the weak images.
 
     This is the only place that opens a weak image's mask, and only to measure."""
-    from tsss_tf.data.voc import read_mask_file
-
     acc = StreamingConfusionMatrix(data.num_classes)
     labelled = ignored = 0
     for r in weak_records(data):

@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from tsss_tf.models.layers import maybe_build
+from tsss_tf.models.layers import base_config, maybe_build
 
 
 @keras.saving.register_keras_serializable(package="tsss_tf")
@@ -68,7 +68,7 @@ class Discriminator(keras.Model):
         return self.out(x)
 
     def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, "num_classes": self.num_classes,
+        return {**base_config(self), "num_classes": self.num_classes,
                 "use_image": self.use_image, "width": self.width,
                 "input_noise": self.input_noise}
 

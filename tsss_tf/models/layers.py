@@ -29,6 +29,12 @@ def make_norm(norm, channels, groups=8, name=None):
     raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
 
 
+def base_config(model):
+    """The base config entries (name, trainable, dtype policy) of a subclassed model."""
+    return {"name": model.name, "trainable": model.trainable,
+            "dtype": keras.dtype_policies.serialize(model.dtype_policy)}
+
+
 def maybe_build(layer, input_shape):
     """Builds `layer` for `input_shape` unless it is already built (e.g. a deserialized child)."""
     if not layer.built:

@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 
 from tsss_tf.models.backbones import build_backbone, serialize_backbone
-from tsss_tf.models.layers import ConvNormAct, maybe_build, resize_to
+from tsss_tf.models.layers import ConvNormAct, base_config, maybe_build, resize_to
 
 POOLINGS = ("gap", "lse")
 
@@ -97,7 +97,7 @@ class LNet(keras.Model):
 
     def get_config(self):
         return {
-            "name": self.name, "trainable": self.trainable,
+            **base_config(self),
             "num_categories": self.num_categories,
             "backbone": serialize_backbone(self._backbone_arg, self.backbone),
             "backbone_kwargs": (self.backbone_kwargs if isinstance(self._backbone_arg, str)

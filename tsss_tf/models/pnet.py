@@ -3,7 +3,8 @@
 import keras
 
 from tsss_tf.models.backbones import build_backbone, serialize_backbone
-from tsss_tf.models.layers import ASPPHead, LargeFOVHead, maybe_build, resize_to
+from tsss_tf.models.layers import (ASPPHead, LargeFOVHead, base_config, maybe_build,
+                                   resize_to)
 
 HEADS = {"largefov": LargeFOVHead, "aspp": ASPPHead}
 
@@ -61,7 +62,7 @@ class PNet(keras.Model):
 
     def get_config(self):
         return {
-            "name": self.name, "trainable": self.trainable,
+            **base_config(self),
             "num_classes": self.num_classes,
             "backbone": serialize_backbone(self._backbone_arg, self.backbone),
             "backbone_kwargs": (self.backbone_kwargs if isinstance(self._backbone_arg, str)

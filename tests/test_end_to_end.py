@@ -94,3 +94,17 @@ def test_cli_reports_a_bad_field_without_a_traceback(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2
     assert "pnet.stepz" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_finished_lnet_without_checkpoint_is_an_error_not_random_weights(run, tmp_path):
+    import shutil
+
+    from tsss_tf.data.voc import DataError
+
+    cfg, model_dir, _, _ = run
+    copy = str(tmp_path / "run")
+    shutil.copytree(model_dir, copy)
+    shutil.rmtree(os.path.join(copy, "lnet", "ckpt"))
+    exp = Experiment(cfg, copy, strategy=one_cpu_strategy(), progress=False)
+    with pytest.raises(DataError, match="holds no checkpoint"):
+        exp.lnet()

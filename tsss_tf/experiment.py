@@ -26,6 +26,7 @@ import tensorflow as tf
 from tsss_tf.config import ConfigError, ExperimentConfig
 from tsss_tf.data.sources import ExperimentData
 from tsss_tf.data.splits import Split
+from tsss_tf.data.voc import DataError
 from tsss_tf.evaluation import report
 from tsss_tf.evaluation.scoring import evaluate_model, evaluate_pseudo_labels
 from tsss_tf.training.builders import build_lnet, build_variables
@@ -113,7 +114,11 @@ class Experiment:
                 with self.strategy.scope():
                     model = build_lnet(self.cfg.model, self.data.num_categories)
                     build_variables(model, self.cfg.data.crop_size)
-                latest = tf.train.latest_checkpoint(os.path.join(self.stage_dir("lnet"), "ckpt"))
+                ckpt_dir = os.path.join(self.stage_dir("lnet"), "ckpt")
+                latest = tf.train.latest_checkpoint(ckpt_dir)
+                if latest is None:  # restore(None) would silently keep random weights
+                    raise DataError(f"stage lnet is marked finished but {ckpt_dir} holds no "
+                                    "checkpoint; delete lnet/metrics.json to retrain it")
                 tf.train.Checkpoint(model=model).restore(latest).expect_partial()
                 self._lnet = model
             else:

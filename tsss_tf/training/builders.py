@@ -11,6 +11,8 @@ def backbone_kwargs(model_cfg) -> dict:
     if model_cfg.backbone == "simple":
         kw["width"] = model_cfg.backbone_width
         kw["norm"] = model_cfg.backbone_norm
+    if model_cfg.backbone == "efficientnet_lite0":
+        kw["freeze_bn"] = model_cfg.freeze_bn
     if model_cfg.backbone_weights:
         kw["weights"] = model_cfg.backbone_weights
     return kw

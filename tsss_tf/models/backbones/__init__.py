@@ -19,6 +19,12 @@ such as "imagenet" to load pretrained weights at construction). Their `get_confi
 `weights=None`: a saved `.keras` model carries the trained weights itself, and reloading it must
 not fetch or read the pretrained ones again.
 
+Registered here: "simple" (`SimpleBackbone`, trained from scratch), "efficientnet_lite0"
+(`EfficientNetLite0`; weights "imagenet" come offline from the `pretrained` extra) and "vgg16"
+(`VGG16Backbone`, DeepLab-LargeFOV style; weights "imagenet" need a network, "hed_bsds500" are
+offline and edge-tuned). `split_backbone_variables(model)` tells a training loop which variables
+are the backbone's (for a backbone learning-rate multiplier or a frozen backbone).
+
 Example:
 >>> from tsss_tf.models.backbones import get_backbone, backbone_names
 >>> "simple" in backbone_names()
@@ -84,7 +90,13 @@ def serialize_backbone(backbone_arg, backbone_layer):
     return keras.saving.serialize_keras_object(backbone_layer)
 
 
-from tsss_tf.models.backbones.simple import SimpleBackbone  # noqa: E402  (registers "simple")
+# The imports register the backbones: "simple", "efficientnet_lite0", "vgg16".
+from tsss_tf.models.backbones.simple import SimpleBackbone  # noqa: E402
+from tsss_tf.models.backbones.efficientnet_lite import EfficientNetLite0  # noqa: E402
+from tsss_tf.models.backbones.vgg import VGG16Backbone  # noqa: E402
+from tsss_tf.models.backbones.params import (  # noqa: E402
+    backbone_variables, split_backbone_variables)
 
 __all__ = ["register_backbone", "get_backbone", "backbone_names", "build_backbone",
-           "serialize_backbone", "SimpleBackbone"]
+           "serialize_backbone", "SimpleBackbone", "EfficientNetLite0", "VGG16Backbone",
+           "backbone_variables", "split_backbone_variables"]

@@ -217,6 +217,9 @@ class ASPPHead(keras.layers.Layer):
         self.branch_1x1 = ConvNormAct(self.width, 1, norm=norm, groups=groups, name="branch_1x1")
         self.branches = [ConvNormAct(self.width, 3, dilation_rate=r, norm=norm, groups=groups,
                                      name=f"branch_rate{r}") for r in self.rates]
+        for r, branch in zip(self.rates, self.branches):
+            # tf.train.Checkpoint does not follow a Keras 3 list of layers (keras#18398).
+            setattr(self, f"branch_rate{r}", branch)
         # Norm "none" on the pooled branch: a GroupNorm over a 1x1 map is degenerate.
         self.branch_pool = ConvNormAct(self.width, 1, norm="none", name="branch_pool")
         self.project = ConvNormAct(self.width, 1, norm=norm, groups=groups, name="project")

@@ -64,8 +64,12 @@ class SimpleBackbone(keras.layers.Layer):
                 strides, dilation = (2, 1) if i == 0 else (1, 2 ** i)
             else:
                 strides, dilation = 1, 2 ** (i + 1)
-            self.stage3.append(ResidualBlock(2 * w, strides=strides, dilation_rate=dilation,
-                                             name=f"stage3_{i}", **common))
+            block = ResidualBlock(2 * w, strides=strides, dilation_rate=dilation,
+                                  name=f"stage3_{i}", **common)
+            # Also an attribute of its own: tf.train.Checkpoint does not follow a Keras 3 list
+            # of layers (keras-team/keras#18398), so checkpoints would silently lack the block.
+            setattr(self, f"stage3_{i}", block)
+            self.stage3.append(block)
         self._mean = tf.constant(IMAGENET_MEAN, tf.float32)
         self._inv_std = tf.constant([1.0 / s for s in IMAGENET_STD], tf.float32)
 

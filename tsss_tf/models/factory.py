@@ -1,0 +1,35 @@
+"""Models from a `ModelConfig` (the `model` section of an experiment config).
+
+Shared by everything that rebuilds a trained model outside the training loops (export,
+serving); the result has the same variables, in the same checkpoint layout, as the model
+training built from the same config.
+
+Example:
+>>> from tsss_tf.config import ModelConfig
+>>> pnet = build_pnet(ModelConfig(backbone_width=8, head_width=16), num_classes=4)
+>>> pnet.num_classes
+4
+"""
+
+from tsss_tf.models.pnet import PNet
+
+
+def backbone_kwargs(model_cfg) -> dict:
+    """The backbone kwargs a ModelConfig implies."""
+    kw = {"output_stride": model_cfg.output_stride}
+    if model_cfg.backbone == "simple":
+        kw["width"] = model_cfg.backbone_width
+        kw["norm"] = model_cfg.backbone_norm
+    if model_cfg.backbone == "efficientnet_lite0":
+        kw["freeze_bn"] = model_cfg.freeze_bn
+    if model_cfg.backbone_weights:
+        kw["weights"] = model_cfg.backbone_weights
+    return kw
+
+
+def build_pnet(model_cfg, num_classes: int) -> PNet:
+    """P-Net (the segmentation network G) for `num_classes` classes, background included."""
+    return PNet(num_classes, backbone=model_cfg.backbone,
+                backbone_kwargs=backbone_kwargs(model_cfg), head=model_cfg.pnet_head,
+                head_width=model_cfg.head_width,
+                head_kwargs={"dropout": model_cfg.head_dropout})

@@ -29,6 +29,7 @@ from tsss_tf.data.splits import STRONG, WEAK
 from tsss_tf.data.voc import IGNORE_LABEL, read_mask_file
 
 MASK_DATASET, MASK_EXPERIMENT, MASK_NONE = 0, 1, 2
+MASK_SOURCE = 3  # a cross-dataset source image's mask, mapped by data.source_lut
 VARIANTS = ("lnet", "pnet", "strong_only", "full")
 
 
@@ -43,7 +44,8 @@ def training_table(data: ExperimentData, variant: str, pseudo_dir: Optional[str]
     rows = []
     for r in recs:
         if r.kind == STRONG or variant == "full":
-            rows.append((r, r.mask_path, MASK_DATASET, 1.0))
+            kind = MASK_SOURCE if getattr(r, "from_source", False) else MASK_DATASET
+            rows.append((r, r.mask_path, kind, 1.0))
         elif variant == "lnet":
             rows.append((r, "", MASK_NONE, 0.0))
         elif variant == "pnet":
@@ -72,6 +74,9 @@ def _mask_reader(data: ExperimentData):
         path = path.decode("utf-8")
         if kind == MASK_DATASET:
             return lut[read_mask_file(path, n, (height, width))]
+        if kind == MASK_SOURCE:
+            return data.source_lut[read_mask_file(path, data.source_layout.num_classes,
+                                                  (height, width))]
         return read_mask_file(path, 256, (height, width))
 
     return read
@@ -145,18 +150,24 @@ def train_dataset(data: ExperimentData, variant: str, global_batch_size: int, se
 
     Deterministic for a seed: shuffling and augmentation use stateless per-example seeds.
     Batches are padded to equal, static size (drop_remainder) so that each replica of a
-    MirroredStrategy gets global_batch_size / replicas images.
+    MirroredStrategy gets global_batch_size / replicas images. A cross-dataset experiment
+    (tsss_tf.data.cross_dataset) with data.source_ratio draws that share of the images from
+    the source data set and the rest from the target, each part shuffled on its own.
     """
     cfg = data.cfg
     _check_divisible(global_batch_size, strategy)
     table = training_table(data, variant, pseudo_dir, recs)
-    n = len(table["name"])
-    ds = tf.data.Dataset.from_tensor_slices(table)
-    ds = ds.map(_decode(data), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if cfg.cache:
-        ds = ds.cache()
-    ds = ds.repeat().shuffle(min(n, cfg.shuffle_buffer) if cfg.shuffle_buffer else n,
-                             seed=seed, reshuffle_each_iteration=True)
+    from_source = table["mask_kind"] == MASK_SOURCE
+    ratio = getattr(cfg, "source_ratio", None)
+    if ratio is None or from_source.all() or not from_source.any():
+        ds = _decoded_stream(data, table, seed)
+    else:  # cross-dataset: a `ratio` share of the images from the source data set
+        parts = [_decoded_stream(data, {k: v[sel] for k, v in table.items()}, seed + i)
+                 for i, sel in enumerate((~from_source, from_source))]
+        threshold = int(round(ratio * 2 ** 30))
+        choice = tf.data.Dataset.random(seed=seed + 2).map(
+            lambda x: tf.cast(x % (2 ** 30) < threshold, tf.int64))
+        ds = tf.data.Dataset.choose_from_datasets(parts, choice)
     seeds = tf.data.Dataset.random(seed=seed + 1).batch(2)
     ds = tf.data.Dataset.zip(seeds, ds)
     ds = ds.map(_augment(cfg.crop_size, cfg.min_scale, cfg.max_scale, cfg.hflip),
@@ -167,6 +178,18 @@ def train_dataset(data: ExperimentData, variant: str, global_batch_size: int, se
     opts.deterministic = True
     opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return ds.with_options(opts).prefetch(tf.data.AUTOTUNE)
+
+
+def _decoded_stream(data: ExperimentData, table: dict, seed: int) -> tf.data.Dataset:
+    """The decoded rows of a training table, cached, repeated and shuffled."""
+    cfg = data.cfg
+    n = len(table["name"])
+    ds = tf.data.Dataset.from_tensor_slices(table)
+    ds = ds.map(_decode(data), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if cfg.cache:
+        ds = ds.cache()
+    return ds.repeat().shuffle(min(n, cfg.shuffle_buffer) if cfg.shuffle_buffer else n,
+                               seed=seed, reshuffle_each_iteration=True)
 
 
 def _eval_resize(size: int):

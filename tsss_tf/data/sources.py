@@ -59,7 +59,17 @@ def _present(path: str, num_classes: int) -> np.ndarray:
 
 
 class ExperimentData:
-    """The data of one experiment: layout, split, class lists and per-set indexes."""
+    """The data of one experiment: layout, split, class lists and per-set indexes.
+
+    With `data_cfg.source.dataset` set (strong categories from another data set) the object
+    made is a `tsss_tf.data.cross_dataset.CrossExperimentData`."""
+
+    def __new__(cls, data_cfg=None, *args, **kwargs):
+        if cls is ExperimentData and getattr(getattr(data_cfg, "source", None), "dataset", ""):
+            from tsss_tf.data.cross_dataset import CrossExperimentData
+
+            cls = CrossExperimentData
+        return super().__new__(cls)
 
     def __init__(self, data_cfg, split: Split, layout: VocLayout = None):
         self.cfg = data_cfg

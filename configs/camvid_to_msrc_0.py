@@ -1,0 +1,40 @@
+"""camvid_to_msrc_0: the 0% setting on real photographs, across data sets. No msrc_things
+category has a single pixel mask: the strong categories are CamVid's street things, the weak
+(target) categories the msrc_things objects that CamVid lacks.
+
+  strong (CamVid masks):  pole, sign, fence, car, pedestrian, bicyclist
+                          (CamVid's sky, building, road, pavement, tree become background)
+  weak (msrc_things tags): cow, sheep, aeroplane, face, flower, bird, book, chair, cat, dog, boat
+  evaluated on:            msrc_things test; its car, bicycle, sign and body pixels are ignored
+                           (read miou_weak: the source classes never occur in the target masks)
+  training stream:         half CamVid train (367 strong images), half msrc_things train images
+                           showing a weak category (tags only; data.source_ratio=0.5)
+
+Launch:   python -m tsss_tf.train --config=camvid_to_msrc_0 --model_dir=runs/camvid_to_msrc_0
+          (data from ../shared/data/{msrc_things,camvid} or $TSSS_TF_DATA_ROOT; other folders:
+          --data_dir=/path/to/msrc_things --set=data.source.data_dir=/path/to/camvid)
+Smoke:    add --set=lnet.steps=20 --set=pnet.steps=20 (proves the path, not the method)
+Reaches:  not yet measured (issue 9: report full, strong_only, lnet_only, tsss and the ratio to
+          full over the weak classes, against the paper's 89.4% at 0% on VOC 2012).
+"""
+
+from tsss_tf.config import DataConfig, ExperimentConfig, SourceDataConfig, SplitConfig
+from tsss_tf.configs._paths import shared_data
+
+STRONG = ("pole", "sign", "fence", "car", "pedestrian", "bicyclist")
+WEAK = ("cow", "sheep", "aeroplane", "face", "flower", "bird", "book", "chair", "cat", "dog",
+        "boat")
+CAMVID_BACKGROUND = ("sky", "building", "road", "pavement", "tree")
+
+
+def get_config() -> ExperimentConfig:
+    return ExperimentConfig(
+        name="camvid_to_msrc_0",
+        data=DataConfig(
+            dataset="voc", data_dir=shared_data("msrc_things"), crop_size=160, eval_size=224,
+            source=SourceDataConfig(
+                dataset="voc", data_dir=shared_data("camvid"), train_sets=("train",),
+                category_map=tuple(f"{c}=background" for c in CAMVID_BACKGROUND)),
+            source_ratio=0.5),
+        split=SplitConfig(name="camvid_to_msrc_0", strong=STRONG, weak=WEAK),
+    )

@@ -47,7 +47,10 @@ def run_layer_test(cls, init_kwargs, input_data, expected_output_shape, call_kwa
     - `get_config` is JSON-serializable and `from_config` (directly and through
       `keras.saving.serialize_keras_object` / `deserialize_keras_object`) gives a layer that, with
       the weights copied, returns identical outputs;
-    - saving to `.keras` (`model.save`) and `keras.saving.load_model` give identical outputs.
+    - saving to `.keras` (`model.save`) and `keras.saving.load_model` give identical outputs;
+    - a `tf.train.Checkpoint` (what the training loops write) holds every variable: a fresh
+      instance restored from it with `assert_consumed` gives identical outputs (a Keras 3 list
+      of layers is not tracked by tf.train.Checkpoint, keras-team/keras#18398).
 
     Returns the built layer.
     """
@@ -68,6 +71,15 @@ def run_layer_test(cls, init_kwargs, input_data, expected_output_shape, call_kwa
         clone.set_weights(layer.get_weights())
         _assert_close(output, clone(input_data, **call_kwargs), atol)
         assert clone.get_config() == config
+
+    fresh = cls.from_config(config)
+    fresh(input_data, **call_kwargs)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = tf.train.Checkpoint(layer=layer).save(os.path.join(tmp, "ckpt"))
+        tf.train.Checkpoint(layer=fresh).restore(path).assert_consumed()
+    for a, b in zip(layer.weights, fresh.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    _assert_close(output, fresh(input_data, **call_kwargs), atol)
 
     if run_saving:
         model = _as_model(layer, input_data)

@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 
@@ -15,7 +16,7 @@ def _images(b, h, w, seed=0):
     return np.random.default_rng(seed).uniform(0, 255, size=(b, h, w, 3)).astype("float32")
 
 
-@pytest.mark.parametrize("norm", ["group", "layer", "none"])
+@pytest.mark.parametrize("norm", ["batch", "group", "layer", "none"])
 def test_conv_norm_act(norm):
     run_layer_test(ConvNormAct, {"filters": 6, "strides": 2, "norm": norm, "groups": 4},
                    _x((2, 9, 7, 3)), (2, 5, 4, 6), run_saving=(norm == "group"))
@@ -24,8 +25,12 @@ def test_conv_norm_act(norm):
 def test_make_norm_groups_divide_channels():
     assert make_norm("group", 12, groups=8).groups == 4
     assert make_norm("none", 12) is None
-    with pytest.raises(ValueError):
-        make_norm("batch", 12)
+    bn = make_norm("batch", 12)
+    assert isinstance(bn, keras.layers.BatchNormalization)
+    # Global-batch statistics under MirroredStrategy (TF_NOTES.md), fast-settling moving stats.
+    assert bn.synchronized and bn.momentum == 0.9
+    with pytest.raises(ValueError, match="norm must be one of"):
+        make_norm("instance", 12)
 
 
 def test_residual_block_projection_and_identity():

@@ -1,8 +1,13 @@
 """Shared building blocks of the tsss_tf models.
 
-Every block is a serializable Keras 3 layer. Normalisation is `keras.layers.GroupNormalization`
-(replica-independent, no batch statistics: safe under `tf.distribute.MirroredStrategy` in a custom
-loop, identical in training and inference) or none.
+Every block is a serializable Keras 3 layer. Normalisation is "batch" (a BatchNormalization
+with `synchronized=True`: in training it uses the statistics of the global batch across the
+replicas of a `tf.distribute.MirroredStrategy`, so 1 and N replicas make the same update),
+"group" / "layer" (`keras.layers.GroupNormalization`: no batch statistics) or none.
+
+Measured on the embedded set (session 3): with GroupNorm the CAM classifier of L-Net did not
+learn image-level tags at all in 400 steps (val recall 0), with BatchNorm the same network did;
+"batch" is the default of the configs.
 """
 
 import math
@@ -11,14 +16,19 @@ import keras
 import tensorflow as tf
 
 _PACKAGE = "tsss_tf"
-NORMS = ("group", "layer", "none")
+NORMS = ("batch", "group", "layer", "none")
+BN_MOMENTUM = 0.9  # short schedules (hundreds of steps): moving statistics must settle fast
 
 
 def make_norm(norm, channels, groups=8, name=None):
-    """A normalisation layer for `channels` channels: "group", "layer" or "none" (returns None).
+    """A normalisation layer for `channels` channels: "batch", "group", "layer" or "none"
+    (returns None).
 
     For "group" the number of groups is the largest divisor of `channels` not above `groups`.
     """
+    if norm == "batch":
+        return keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=1e-5,
+                                               synchronized=True, name=name)
     if norm == "group":
         return keras.layers.GroupNormalization(groups=math.gcd(int(groups), int(channels)),
                                                epsilon=1e-5, name=name)

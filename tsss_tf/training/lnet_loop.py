@@ -32,13 +32,17 @@ class LNetTrainer:
             obj = losses.objectness_loss(out["objectness_logits"], batch["mask"],
                                          batch["strong"], self.num_background)
             cls = losses.multilabel_loss(out["class_logits"], batch["labels"])
-            loss = tf.nn.compute_average_loss(lc.objectness_weight * obj + lc.cls_weight * cls,
-                                              global_batch_size=gbs)
+            dense = losses.cam_dense_loss(out["cams"], batch["mask"], batch["strong"],
+                                          self.num_background)
+            per = (lc.objectness_weight * obj + lc.cls_weight * cls
+                   + lc.cam_dense_weight * dense)
+            loss = tf.nn.compute_average_loss(per, global_batch_size=gbs)
         grads = tape.gradient(loss, model.trainable_variables)
         self.opt.apply_gradients(zip(grads, model.trainable_variables))
         return {"loss": loss,
                 "objectness_loss": tf.nn.compute_average_loss(obj, global_batch_size=gbs),
-                "classification_loss": tf.nn.compute_average_loss(cls, global_batch_size=gbs)}
+                "classification_loss": tf.nn.compute_average_loss(cls, global_batch_size=gbs),
+                "cam_dense_loss": tf.nn.compute_average_loss(dense, global_batch_size=gbs)}
 
 
 def train_lnet(cfg, data, strategy, model_dir: str, writer=None, progress: bool = True,

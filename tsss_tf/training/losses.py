@@ -35,6 +35,24 @@ def multilabel_loss(class_logits, labels):
     return tf.reduce_mean(per, axis=-1)
 
 
+def cam_dense_loss(cams, mask, strong, num_background=1):
+    """Per-pixel supervision of the CAMs on strong images: [B] ([ours], METHOD.md allows it).
+
+    cams [B,h,w,K] at feature resolution; mask int32 [B,H,W] (experiment class ids) is
+    nearest-resized to h x w. Each valid pixel of a strong image is a K-way multi-label target:
+    1 for the category it belongs to, 0 for every other (background pixels: all 0). Sigmoid BCE
+    averaged over K and the valid pixels. Weak images (strong = 0) and ignore pixels contribute
+    nothing, so a weak category's map is still learned from its image-level tags alone, on
+    features that the dense strong supervision made discriminative.
+    """
+    cams = tf.cast(cams, tf.float32)
+    small = tf.image.resize(mask[..., None], tf.shape(cams)[1:3], method="nearest")[..., 0]
+    valid = (small != IGNORE_LABEL) & (strong[:, None, None] > 0)
+    target = tf.one_hot(tf.where(valid, small, 0) - num_background, tf.shape(cams)[-1])
+    per = tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=cams)
+    return _masked_pixel_mean(tf.reduce_mean(per, axis=-1), valid)
+
+
 def segmentation_loss(logits, mask):
     """Softmax cross-entropy per example over non-ignored pixels: [B]."""
     logits = tf.cast(logits, tf.float32)

@@ -2,9 +2,16 @@
 
 The L-Net classification head gives one activation map per category, `cams` [B, h, w, K] at
 feature resolution. Label transfer needs each map of a present category on a common scale:
-`normalize_cams` resizes (optional), clips negatives and divides every map by its own maximum, so
-the peak of each present category is 1 whatever the head's pooling (global average or
-log-sum-exp) made of the raw scale. Maps of absent categories are zero.
+`normalize_cams` resizes (optional) and min-max scales every map over the image, so each present
+category's map goes from 0 (its weakest pixel) to 1 (its peak) whatever the head's pooling
+(global average or log-sum-exp) and bias made of the raw scale and offset. Maps of absent
+categories are zero.
+
+Why min-max and not `relu(cam) / max` ([ours], measured in session 3): early in training, and for
+the weak categories whose classifier is least sure, a present category's map is often negative
+everywhere (its bias dominates). Clipping at 0 then erased the map, no pixel became a seed, and
+the weak classes got no transferred labels at all (weak pseudo-label mIoU 0.5% on embedded_50).
+Where the map varies, its shape locates the object whatever its offset.
 
 >>> import numpy as np
 >>> cams = np.zeros([1, 4, 4, 2], np.float32); cams[0, 1, 1, 0] = 5.0; cams[0, 2, 2, 1] = 3.0
@@ -34,26 +41,27 @@ def present_mask(present, dtype=tf.float32) -> tf.Tensor:
 
 def normalize_cams(cams, present, size: Optional[Sequence[int]] = None,
                    eps: float = 1e-5) -> tf.Tensor:
-    """Scales each CAM of a present category to [0, 1] by its per-image maximum.
+    """Min-max scales each CAM of a present category to [0, 1] over the image.
 
     Args:
       cams: [B, h, w, K] float, raw class activation maps.
       present: [B, K] multi-hot of the categories present in each image.
       size: optional (H, W): the maps are first resized to it (bilinear).
-      eps: a map whose maximum (after ReLU) is below `eps` is divided by `eps` instead, so an
-        all-zero or all-negative map stays zero and nothing divides by zero.
+      eps: a map whose range (max - min) is below `eps` is divided by `eps` instead, so a
+        constant map becomes all zero and nothing divides by zero.
 
     Returns:
-      [B, H, W, K] float32 (H, W = `size`, or h, w): `relu(cam) / max(max_hw relu(cam), eps)` for
-      present categories, 0 for absent ones. Each present map that has a positive value above
-      `eps` peaks at exactly 1.
+      [B, H, W, K] float32 (H, W = `size`, or h, w):
+      `(cam - min_hw cam) / max(max_hw cam - min_hw cam, eps)` for present categories, 0 for
+      absent ones. Each present map whose range exceeds `eps` is 0 at its minimum and exactly 1
+      at its maximum; the order of its values is kept.
     """
     cams = as_float32(cams)
     if cams.shape.rank != 4:
         raise ValueError(f"cams must be [B, h, w, K], got shape {cams.shape}")
     if size is not None:
         cams = tf.image.resize(cams, size, method="bilinear")
-    cams = tf.nn.relu(cams)
+    low = tf.reduce_min(cams, axis=[1, 2], keepdims=True)
     peak = tf.reduce_max(cams, axis=[1, 2], keepdims=True)
-    cams = cams / tf.maximum(peak, eps)
+    cams = (cams - low) / tf.maximum(peak - low, eps)
     return cams * present_mask(present)[:, None, None, :]

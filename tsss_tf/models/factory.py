@@ -1,8 +1,8 @@
 """Models from a `ModelConfig` (the `model` section of an experiment config).
 
-Shared by everything that rebuilds a trained model outside the training loops (export,
-serving); the result has the same variables, in the same checkpoint layout, as the model
-training built from the same config.
+The one place that turns a config into L-Net, P-Net and the discriminator: the training loops,
+evaluation, export and serving all build through it, so a rebuilt model has the same variables,
+in the same checkpoint layout, as the model training built from the same config.
 
 Example:
 >>> from tsss_tf.config import ModelConfig
@@ -11,6 +11,8 @@ Example:
 4
 """
 
+from tsss_tf.models.discriminator import Discriminator
+from tsss_tf.models.lnet import LNet
 from tsss_tf.models.pnet import PNet
 
 
@@ -27,9 +29,22 @@ def backbone_kwargs(model_cfg) -> dict:
     return kw
 
 
+def build_lnet(model_cfg, num_categories: int) -> LNet:
+    """L-Net for `num_categories` categories (background not counted)."""
+    return LNet(num_categories, backbone=model_cfg.backbone,
+                backbone_kwargs=backbone_kwargs(model_cfg), pooling=model_cfg.cam_pooling,
+                lse_r=model_cfg.lse_r)
+
+
 def build_pnet(model_cfg, num_classes: int) -> PNet:
     """P-Net (the segmentation network G) for `num_classes` classes, background included."""
     return PNet(num_classes, backbone=model_cfg.backbone,
                 backbone_kwargs=backbone_kwargs(model_cfg), head=model_cfg.pnet_head,
                 head_width=model_cfg.head_width,
                 head_kwargs={"dropout": model_cfg.head_dropout})
+
+
+def build_discriminator(model_cfg, num_classes: int) -> Discriminator:
+    """The discriminator D over (image, (num_classes)-channel label map) pairs."""
+    return Discriminator(num_classes, use_image=model_cfg.disc_use_image,
+                         width=model_cfg.disc_width)

@@ -100,7 +100,10 @@ class LNet(keras.Model):
             **base_config(self),
             "num_categories": self.num_categories,
             "backbone": serialize_backbone(self._backbone_arg, self.backbone),
-            "backbone_kwargs": (self.backbone_kwargs if isinstance(self._backbone_arg, str)
+            # Without "weights": the saved variables replace them, and a .keras file must not
+            # need the original weights file (or a network) to load.
+            "backbone_kwargs": ({k: v for k, v in self.backbone_kwargs.items() if k != "weights"}
+                                if isinstance(self._backbone_arg, str)
                                 else None),
             "pooling": self.pooling, "lse_r": self.lse_r,
             "objectness_width": self.objectness_width,

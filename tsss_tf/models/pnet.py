@@ -65,7 +65,10 @@ class PNet(keras.Model):
             **base_config(self),
             "num_classes": self.num_classes,
             "backbone": serialize_backbone(self._backbone_arg, self.backbone),
-            "backbone_kwargs": (self.backbone_kwargs if isinstance(self._backbone_arg, str)
+            # Without "weights": the saved variables replace them, and a .keras file must not
+            # need the original weights file (or a network) to load.
+            "backbone_kwargs": ({k: v for k, v in self.backbone_kwargs.items() if k != "weights"}
+                                if isinstance(self._backbone_arg, str)
                                 else None),
             "head": self.head_name, "head_width": self.head_width,
             "head_kwargs": self.head_kwargs,

@@ -1,39 +1,19 @@
-"""Models and optimizers from a config (created inside the strategy scope by the callers)."""
+"""Models and optimizers from a config (created inside the strategy scope by the callers).
+
+The models come from `tsss_tf.models.factory` (re-exported here for the loops); this module adds
+the optimizers: AdamW with warm-up and cosine decay, and `ModelOptimizer`, which applies the
+config's backbone options (`model.freeze_backbone`, `model.backbone_lr_mult`).
+"""
 
 import keras
 import tensorflow as tf
 
-from tsss_tf.models import Discriminator, LNet, PNet
+from tsss_tf.models.backbones.params import split_backbone_variables
+from tsss_tf.models.factory import (backbone_kwargs, build_discriminator, build_lnet,
+                                    build_pnet)
 
-
-def backbone_kwargs(model_cfg) -> dict:
-    kw = {"output_stride": model_cfg.output_stride}
-    if model_cfg.backbone == "simple":
-        kw["width"] = model_cfg.backbone_width
-        kw["norm"] = model_cfg.backbone_norm
-    if model_cfg.backbone == "efficientnet_lite0":
-        kw["freeze_bn"] = model_cfg.freeze_bn
-    if model_cfg.backbone_weights:
-        kw["weights"] = model_cfg.backbone_weights
-    return kw
-
-
-def build_lnet(model_cfg, num_categories: int) -> LNet:
-    return LNet(num_categories, backbone=model_cfg.backbone,
-                backbone_kwargs=backbone_kwargs(model_cfg), pooling=model_cfg.cam_pooling,
-                lse_r=model_cfg.lse_r)
-
-
-def build_pnet(model_cfg, num_classes: int) -> PNet:
-    return PNet(num_classes, backbone=model_cfg.backbone,
-                backbone_kwargs=backbone_kwargs(model_cfg), head=model_cfg.pnet_head,
-                head_width=model_cfg.head_width,
-                head_kwargs={"dropout": model_cfg.head_dropout})
-
-
-def build_discriminator(model_cfg, num_classes: int) -> Discriminator:
-    return Discriminator(num_classes, use_image=model_cfg.disc_use_image,
-                         width=model_cfg.disc_width)
+__all__ = ["backbone_kwargs", "build_lnet", "build_pnet", "build_discriminator",
+           "make_optimizer", "ModelOptimizer", "current_lr", "build_variables"]
 
 
 def make_optimizer(learning_rate: float, weight_decay: float, total_steps: int,
@@ -47,6 +27,71 @@ def make_optimizer(learning_rate: float, weight_decay: float, total_steps: int,
     opt.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
     opt.build(variables)
     return opt
+
+
+class ModelOptimizer:
+    """The optimizer(s) of a model with a backbone, from the ModelConfig's backbone options.
+
+    - `freeze_backbone`: the backbone's variables are left out (`variables` holds the rest).
+    - `backbone_lr_mult != 1`: a second AdamW, on the backbone's variables, whose schedule is the
+      main one times the multiplier (scaling the gradients would do nothing under Adam).
+    - otherwise one AdamW on every trainable variable.
+
+    `apply(grads)` takes the gradients of `variables`, in order. `main` is the optimizer of the
+    heads (its `iterations` and `learning_rate` are the model's); `checkpoint_parts(prefix)` names
+    each optimizer for a tf.train.Checkpoint ("<prefix>" and "<prefix>_backbone"), so a run
+    without a second optimizer keeps the one-optimizer checkpoint layout.
+
+    Example:
+    >>> from tsss_tf.config import ModelConfig
+    >>> import tensorflow as tf
+    >>> cfg = ModelConfig(backbone_width=8, head_width=16, backbone_lr_mult=0.1)
+    >>> pnet = build_pnet(cfg, 3); _ = pnet(tf.zeros([1, 32, 32, 3]))
+    >>> opt = ModelOptimizer(pnet, cfg, 1e-3, 0.0, 100)
+    >>> sorted(opt.checkpoint_parts("g_optimizer"))
+    ['g_optimizer', 'g_optimizer_backbone']
+    """
+
+    def __init__(self, model, model_cfg, learning_rate: float, weight_decay: float,
+                 total_steps: int):
+        mult = float(model_cfg.backbone_lr_mult)
+        if mult < 0:
+            raise ValueError(f"model.backbone_lr_mult must be >= 0, got {mult}")
+        backbone, heads = split_backbone_variables(
+            model, freeze_backbone=model_cfg.freeze_backbone)
+        self.backbone_opt = None
+        if model_cfg.freeze_backbone or mult == 1.0:
+            self.variables = heads if model_cfg.freeze_backbone else list(
+                model.trainable_variables)
+            self.main = make_optimizer(learning_rate, weight_decay, total_steps, self.variables)
+            self._groups = [(self.main, len(self.variables))]
+        else:
+            self.variables = heads + backbone
+            self.main = make_optimizer(learning_rate, weight_decay, total_steps, heads)
+            self.backbone_opt = make_optimizer(learning_rate * mult, weight_decay, total_steps,
+                                               backbone)
+            self._groups = [(self.main, len(heads)), (self.backbone_opt, len(backbone))]
+
+    @property
+    def iterations(self):
+        return self.main.iterations
+
+    @property
+    def learning_rate(self):
+        return self.main.learning_rate
+
+    def apply(self, grads):
+        start = 0
+        for opt, n in self._groups:
+            if n:
+                opt.apply_gradients(zip(grads[start:start + n], self.variables[start:start + n]))
+            start += n
+
+    def checkpoint_parts(self, prefix: str) -> dict:
+        parts = {prefix: self.main}
+        if self.backbone_opt is not None:
+            parts[prefix + "_backbone"] = self.backbone_opt
+        return parts
 
 
 def current_lr(opt) -> float:

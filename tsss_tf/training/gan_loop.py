@@ -18,8 +18,8 @@ import tensorflow as tf
 
 from tsss_tf.data.pipeline import train_dataset
 from tsss_tf.training import losses
-from tsss_tf.training.builders import (build_discriminator, build_pnet, build_variables,
-                                       current_lr, make_optimizer)
+from tsss_tf.training.builders import (ModelOptimizer, build_discriminator, build_pnet,
+                                       build_variables, current_lr, make_optimizer)
 from tsss_tf.training.loop import LoopSettings, run_loop
 
 VARIANT_DATA = {"tsss": "pnet", "lnet_only": "pnet", "strong_only": "strong_only",
@@ -47,8 +47,8 @@ class PNetTrainer:
         with strategy.scope():
             self.gen = build_pnet(cfg.model, num_classes)
             build_variables(self.gen, size)
-            self.g_opt = make_optimizer(pc.learning_rate, pc.weight_decay, pc.steps,
-                                        self.gen.trainable_variables)
+            self.g_opt = ModelOptimizer(self.gen, cfg.model, pc.learning_rate, pc.weight_decay,
+                                        pc.steps)
             self.disc = self.d_opt = None
             if self.adversarial:
                 self.disc = build_discriminator(cfg.model, num_classes)
@@ -58,7 +58,8 @@ class PNetTrainer:
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
 
     def checkpoint(self) -> tf.train.Checkpoint:
-        parts = {"generator": self.gen, "g_optimizer": self.g_opt, "step": self.step}
+        parts = {"generator": self.gen, "step": self.step,
+                 **self.g_opt.checkpoint_parts("g_optimizer")}
         if self.adversarial:
             parts.update(discriminator=self.disc, d_optimizer=self.d_opt)
         return tf.train.Checkpoint(**parts)
@@ -99,8 +100,7 @@ class PNetTrainer:
                                d_real=_masked_mean(p_real, strong),
                                d_fake=_masked_mean(p_fake, tf.ones_like(p_fake)))
             g_loss = avg(per_g)
-        grads = tape.gradient(g_loss, gen.trainable_variables)
-        self.g_opt.apply_gradients(zip(grads, gen.trainable_variables))
+        self.g_opt.apply(tape.gradient(g_loss, self.g_opt.variables))
         if self.adversarial:
             d_grads = tape.gradient(d_loss, disc.trainable_variables)
             self.d_opt.apply_gradients(zip(d_grads, disc.trainable_variables))

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from tsss_tf.data.pipeline import train_dataset
 from tsss_tf.training import losses
-from tsss_tf.training.builders import build_lnet, build_variables, current_lr, make_optimizer
+from tsss_tf.training.builders import ModelOptimizer, build_lnet, build_variables, current_lr
 from tsss_tf.training.loop import LoopSettings, run_loop
 
 
@@ -18,12 +18,13 @@ class LNetTrainer:
         with strategy.scope():
             self.model = build_lnet(cfg.model, num_categories)
             build_variables(self.model, cfg.data.crop_size)
-            self.opt = make_optimizer(cfg.lnet.learning_rate, cfg.lnet.weight_decay,
-                                      cfg.lnet.steps, self.model.trainable_variables)
+            self.opt = ModelOptimizer(self.model, cfg.model, cfg.lnet.learning_rate,
+                                      cfg.lnet.weight_decay, cfg.lnet.steps)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
 
     def checkpoint(self) -> tf.train.Checkpoint:
-        return tf.train.Checkpoint(model=self.model, optimizer=self.opt, step=self.step)
+        return tf.train.Checkpoint(model=self.model, step=self.step,
+                                   **self.opt.checkpoint_parts("optimizer"))
 
     def replica_step(self, batch):
         gbs, lc, model = self.cfg.global_batch_size, self.cfg.lnet, self.model
@@ -37,8 +38,7 @@ class LNetTrainer:
             per = (lc.objectness_weight * obj + lc.cls_weight * cls
                    + lc.cam_dense_weight * dense)
             loss = tf.nn.compute_average_loss(per, global_batch_size=gbs)
-        grads = tape.gradient(loss, model.trainable_variables)
-        self.opt.apply_gradients(zip(grads, model.trainable_variables))
+        self.opt.apply(tape.gradient(loss, self.opt.variables))
         return {"loss": loss,
                 "objectness_loss": tf.nn.compute_average_loss(obj, global_batch_size=gbs),
                 "classification_loss": tf.nn.compute_average_loss(cls, global_batch_size=gbs),

@@ -4,6 +4,7 @@
     python -m tsss_tf.evaluate --model_dir=RUN --config=msrc_things_50 --eval_set=test
 """
 
+import dataclasses
 import json
 import os
 
@@ -28,6 +29,7 @@ def main(argv):
     from tsss_tf.data.voc import DataError
     from tsss_tf.evaluation.scoring import evaluate_model
     from tsss_tf.training.builders import build_pnet, build_variables
+    from tsss_tf.training.restore import restore_model
 
     with user_errors():
         cfg, model_dir = resolve_config(FLAGS, prefer_model_dir=True)
@@ -36,9 +38,12 @@ def main(argv):
         if latest is None:
             raise DataError(f"no checkpoint of variant '{FLAGS.variant}' in {ckpt_dir}")
         data = ExperimentData(cfg.data, Split.from_config(cfg.split))
-        model = build_pnet(cfg.model, data.num_classes)
+        # Every weight comes from the checkpoint: no pretrained file is read (or downloaded).
+        model = build_pnet(dataclasses.replace(cfg.model, backbone_weights=None),
+                           data.num_classes)
         build_variables(model, cfg.data.crop_size)
-        tf.train.Checkpoint(generator=model).restore(latest).expect_partial()
+        restore_model(tf.train.Checkpoint(generator=model), model, latest,
+                      f"the P-Net '{FLAGS.variant}'")
         rep = evaluate_model(model, data, FLAGS.eval_set or cfg.data.test_set,
                              cfg.global_batch_size, progress=True)
     print(json.dumps(rep, indent=2))

@@ -15,6 +15,7 @@ an interrupted stage resumes from its last checkpoint.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -32,6 +33,7 @@ from tsss_tf.evaluation.scoring import evaluate_model, evaluate_pseudo_labels
 from tsss_tf.training.builders import build_lnet, build_variables
 from tsss_tf.training.gan_loop import train_pnet
 from tsss_tf.training.lnet_loop import train_lnet
+from tsss_tf.training.restore import restore_model
 from tsss_tf.training.strategy import is_chief, make_strategy
 from tsss_tf.transfer.pseudo_labels import PseudoLabelStore
 from tsss_tf.transfer.stage import run_transfer, transfer_kwargs
@@ -44,19 +46,48 @@ SEED_OFFSET = {s: i * 1000 for i, s in enumerate(ORDER)}
 
 
 def check_model_dir(cfg: ExperimentConfig, model_dir: str) -> None:
-    """Writes config.json into model_dir, or refuses a model_dir that holds another run."""
-    os.makedirs(model_dir, exist_ok=True)
+    """Writes config.json into model_dir, or refuses a model_dir that holds another run.
+
+    A config.json with no trained output next to it (a run that failed before its first
+    checkpoint, e.g. on a bad split) is replaced, so fixing the config is enough to go on."""
+    if os.path.exists(model_dir) and not os.path.isdir(model_dir):
+        raise ConfigError(f"model_dir '{model_dir}' is a file, not a folder")
+    try:
+        os.makedirs(model_dir, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"model_dir '{model_dir}' cannot be created: {e.strerror}") from None
     path = os.path.join(model_dir, "config.json")
-    stored = report.read_json(path)
-    if stored is not None and stored != json.loads(cfg.to_json()):
-        old = ExperimentConfig.from_dict(stored).to_dict()
-        diff = [k for k in _flatten(cfg.to_dict()) if _flatten(old).get(k) !=
-                _flatten(cfg.to_dict())[k]]
+    try:
+        stored = report.read_json(path)
+        old = None if stored is None else ExperimentConfig.from_dict(stored)
+    except (ValueError, OSError) as e:  # JSONDecodeError and ConfigError are ValueErrors
+        if _holds_outputs(model_dir):
+            raise ConfigError(f"{path}: cannot read the config of the run in model_dir "
+                              f"'{model_dir}' ({e}); use a new --model_dir") from None
+        stored = old = None
+    # compared after parsing, so a field added to the config since (at its default) is no change
+    if (old is not None and json.loads(old.to_json()) != json.loads(cfg.to_json())
+            and _holds_outputs(model_dir)):
+        new, prev = _flatten(cfg.to_dict()), _flatten(old.to_dict())
+        diff = [k for k in new if prev.get(k) != new[k]]
         raise ConfigError(
             f"model_dir '{model_dir}' holds a run of another config "
-            f"('{stored.get('name')}'); differing fields: {', '.join(diff[:8])}. "
+            f"('{stored.get('name')}'); differing fields: {', '.join(diff[:8]) or 'none'}. "
             "Use a new --model_dir.")
-    report.atomic_write_text(path, cfg.to_json() + "\n")
+    try:
+        report.atomic_write_text(path, cfg.to_json() + "\n")
+    except OSError as e:
+        raise ConfigError(f"cannot write {path}: {e.strerror}") from None
+
+
+def _holds_outputs(model_dir: str) -> bool:
+    """Whether any stage of model_dir has written a checkpoint, label or metrics file."""
+    for stage in ORDER + tuple(STAGE_VARIANT.values()):
+        folder = os.path.join(model_dir, stage)
+        for _, _, files in os.walk(folder):
+            if files:
+                return True
+    return os.path.exists(os.path.join(model_dir, "results.json"))
 
 
 def _flatten(d, prefix=""):
@@ -112,14 +143,16 @@ class Experiment:
         if self._lnet is None:
             if self.done("lnet"):
                 with self.strategy.scope():
-                    model = build_lnet(self.cfg.model, self.data.num_categories)
+                    # every weight comes from the checkpoint: no pretrained file is read
+                    model = build_lnet(dataclasses.replace(self.cfg.model, backbone_weights=None),
+                                       self.data.num_categories)
                     build_variables(model, self.cfg.data.crop_size)
                 ckpt_dir = os.path.join(self.stage_dir("lnet"), "ckpt")
                 latest = tf.train.latest_checkpoint(ckpt_dir)
                 if latest is None:  # restore(None) would silently keep random weights
                     raise DataError(f"stage lnet is marked finished but {ckpt_dir} holds no "
                                     "checkpoint; delete lnet/metrics.json to retrain it")
-                tf.train.Checkpoint(model=model).restore(latest).expect_partial()
+                restore_model(tf.train.Checkpoint(model=model), model, latest, "the L-Net")
                 self._lnet = model
             else:
                 self.run_stage("lnet")

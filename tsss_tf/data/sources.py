@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import weakref
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
 from tsss_tf.data.splits import STRONG, WEAK, Split
-from tsss_tf.data.voc import DataError, VocLayout, present_classes, read_mask_file
+from tsss_tf.data.voc import (DataError, VocLayout, check_image_file, present_classes,
+                              read_mask_file)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,8 +56,44 @@ def open_layout(data_cfg) -> VocLayout:
     raise DataError(f"unknown data.dataset '{data_cfg.dataset}' (embedded or voc)")
 
 
-def _present(path: str, num_classes: int) -> np.ndarray:
-    return present_classes(read_mask_file(path, num_classes), num_classes)
+def index_image(image_path: str, mask_path: str, num_classes: int) -> np.ndarray:
+    """The data-set class ids present in an image's mask, after the checks that keep a bad
+    file from failing deep inside the tf.data pipeline: the mask decodes, its labels are
+    classes or 255, the image's header is readable and it is not cut short
+    (`voc.check_image_file`, no pixel decoding), and both have the same size. DataError
+    names the file."""
+    mask = read_mask_file(mask_path, num_classes)
+    height, width = check_image_file(image_path)
+    if mask.shape != (height, width):
+        raise DataError(f"{mask_path}: mask size {mask.shape[1]}x{mask.shape[0]} differs from "
+                        f"its image's {width}x{height} ({image_path})")
+    return present_classes(mask, num_classes)
+
+
+# Data sets indexed in this process, for `find_undecodable_image` (weak: no leak).
+_INDEXED = weakref.WeakSet()
+
+
+def find_undecodable_image():
+    """(path, problem) of the first indexed image that tf.io.decode_image cannot decode, or
+    None. Used only after the pipeline failed on an image (the index checks headers, not
+    pixels), to name the file in the error; it decodes every indexed image until one fails."""
+    import tensorflow as tf
+
+    seen = set()
+    for data in list(_INDEXED):
+        for recs in list(data._cache.values()):
+            for r in recs:
+                if r.image_path in seen:
+                    continue
+                seen.add(r.image_path)
+                try:
+                    tf.io.decode_image(tf.io.read_file(r.image_path), channels=3,
+                                       expand_animations=False)
+                except tf.errors.OpError as e:
+                    lines = [ln for ln in e.message.splitlines() if ln.strip()]
+                    return r.image_path, (lines[-1] if lines else type(e).__name__).strip()
+    return None
 
 
 class ExperimentData:
@@ -99,17 +137,19 @@ class ExperimentData:
         if set_name not in self._cache:
             ids = self.layout.image_ids(set_name)
             paths = [self.layout.mask_path(n) for n in ids]
+            images = [self.layout.image_path(n) for n in ids]
             n = self.layout.num_classes
             with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
-                presents = list(pool.map(lambda p: _present(p, n), paths))
+                presents = list(pool.map(lambda ip, mp: index_image(ip, mp, n), images, paths))
             recs = []
-            for name, mpath, pres in zip(ids, paths, presents):
+            for name, ipath, mpath, pres in zip(ids, images, paths, presents):
                 exp_ids = sorted({int(self.lut[c]) for c in pres} - {255}
                                  - set(range(self.num_background)))
                 names = [self.class_names[i] for i in exp_ids]
-                recs.append(Record(name, self.layout.image_path(name), mpath, tuple(exp_ids),
+                recs.append(Record(name, ipath, mpath, tuple(exp_ids),
                                    self.split.image_kind(names)))
             self._cache[set_name] = recs
+            _INDEXED.add(self)
         return self._cache[set_name]
 
     def train_records(self) -> List[Record]:

@@ -133,6 +133,43 @@ class VocLayout:
         return image, self.read_mask(name, image.shape[:2])
 
 
+# What tf.io.decode_image (the training pipeline's decoder) reads.
+DECODABLE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP")
+_JPEG_EOI = b"\xff\xd9"
+_PNG_IEND = b"IEND\xaeB`\x82"
+
+
+def check_image_file(path: str):
+    """(height, width) of an image file, after cheap checks that the training pipeline can
+    decode it: it exists, its header names a format tf.io.decode_image reads, it is not
+    empty, a PNG's chunk checksums hold (no pixel decoding) and a JPEG or PNG is not cut
+    short. Raises DataError naming the file and the problem."""
+    if not os.path.isfile(path):
+        raise DataError(f"image file {path} is missing")
+    try:
+        with Image.open(path) as im:
+            fmt, (width, height) = im.format, im.size
+            if fmt == "PNG":
+                im.verify()  # chunk CRCs: catches a damaged PNG without decoding its pixels
+    except (OSError, SyntaxError, ValueError) as e:
+        raise DataError(f"{path}: not a readable image ({e})") from None
+    if fmt not in DECODABLE_FORMATS:
+        raise DataError(f"{path}: a {fmt} image; the pipeline reads "
+                        f"{', '.join(DECODABLE_FORMATS)}")
+    if width < 1 or height < 1:
+        raise DataError(f"{path}: the image is empty ({width}x{height})")
+    if fmt in ("JPEG", "PNG"):
+        with open(path, "rb") as f:
+            f.seek(max(0, os.path.getsize(path) - 1024))
+            tail = f.read()
+        # The end marker, followed by at most some padding: a JPEG's compressed data never
+        # holds FF D9, so it is missing from the last kilobyte of a file cut short.
+        if (_JPEG_EOI if fmt == "JPEG" else _PNG_IEND) not in tail:
+            raise DataError(f"{path}: the {fmt} file is cut short (no end marker): "
+                            "truncated by an interrupted copy or download?")
+    return height, width
+
+
 def read_mask_file(path: str, num_classes: int, image_shape=None) -> np.ndarray:
     """Reads a palette (mode P) or grey (mode L) PNG of class indices and validates it."""
     if not os.path.exists(path):

@@ -6,14 +6,27 @@ import json
 import os
 from typing import Optional
 
+from tsss_tf.data.voc import DataError
+
 VARIANTS = ("full", "strong_only", "lnet_only", "tsss")
 
 
 def atomic_write_text(path: str, text: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    """Writes `text` to a temporary file next to `path`, flushes it to disk and renames it
+    over `path`: a crash leaves the old file or the complete new one, never a partial file
+    under the final name (only a `.NAME.tmp<pid>` that readers ignore)."""
+    folder, name = os.path.split(os.path.abspath(path))
+    tmp = os.path.join(folder, f".{name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def write_json(path: str, obj) -> None:
@@ -21,10 +34,18 @@ def write_json(path: str, obj) -> None:
 
 
 def read_json(path: str) -> Optional[dict]:
+    """The JSON object in `path`, or None when there is no such file; DataError naming the
+    file when it is not a JSON object."""
     if not os.path.exists(path):
         return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            obj = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DataError(f"{path}: cannot read it as JSON ({e})") from None
+    if not isinstance(obj, dict):
+        raise DataError(f"{path}: holds a JSON {type(obj).__name__}, not an object")
+    return obj
 
 
 def _ratio(a, b):

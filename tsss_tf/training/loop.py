@@ -37,17 +37,21 @@ class LoopSettings:
 
 
 def _chunk(it, strategy, replica_step, n):
-    """n steps inside one graph; returns the mean of each metric over the steps."""
+    """n steps inside one graph; returns the mean of each metric over the steps, and the
+    index in the chunk of the first step with a NaN or Inf metric (-1: none)."""
     totals = None
-    for _ in tf.range(n):
+    first_bad = tf.constant(-1, tf.int32)
+    for i in tf.range(n):
         per_replica = strategy.run(replica_step, args=(next(it),))
         reduced = {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
                    for k, v in per_replica.items()}
+        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in reduced.values()])
+        first_bad = tf.where((first_bad < 0) & tf.logical_not(finite), i, first_bad)
         if totals is None:
             totals = reduced
         else:
             totals = {k: totals[k] + reduced[k] for k in totals}
-    return {k: v / tf.cast(n, v.dtype) for k, v in totals.items()}
+    return {k: v / tf.cast(n, v.dtype) for k, v in totals.items()}, first_bad
 
 
 def run_loop(*, name: str, strategy: tf.distribute.Strategy, make_dataset: Callable,
@@ -79,12 +83,16 @@ def run_loop(*, name: str, strategy: tf.distribute.Strategy, make_dataset: Calla
     while int(step.numpy()) < settings.total_steps:
         cur = int(step.numpy())
         n = min(settings.steps_per_call, settings.total_steps - cur)
-        metrics = {k: float(v) for k, v in chunk(tf.constant(n)).items()}
+        means, first_bad = chunk(tf.constant(n))
+        metrics = {k: float(v) for k, v in means.items()}
         bad = [k for k, v in metrics.items() if not math.isfinite(v)]
-        if bad:
+        if bad or int(first_bad) >= 0:
+            # Nothing of this chunk is saved: the last checkpoint stays the last good one.
+            at = cur + 1 + max(int(first_bad), 0)
+            which = ", ".join(f"'{k}' ({metrics[k]})" for k in bad)
             raise NonFiniteLossError(
-                f"{name}: loss '{bad[0]}' is {metrics[bad[0]]} in steps {cur + 1}..{cur + n}; "
-                f"stopped without saving (last good checkpoint: {manager.latest_checkpoint})")
+                f"{name}: non-finite loss at step {at}: {which}; training stopped without "
+                f"saving; last good checkpoint: {manager.latest_checkpoint}")
         step.assign_add(n)
         cur += n
         bar.update(n)

@@ -31,6 +31,7 @@ from tsss_tf.data.voc import DataError
 from tsss_tf.evaluation import report
 from tsss_tf.evaluation.scoring import evaluate_model, evaluate_pseudo_labels
 from tsss_tf.training.builders import build_lnet, build_variables
+from tsss_tf.training.determinism import enable_determinism
 from tsss_tf.training.gan_loop import train_pnet
 from tsss_tf.training.lnet_loop import train_lnet
 from tsss_tf.training.restore import restore_model
@@ -106,11 +107,14 @@ class Experiment:
     def __init__(self, cfg: ExperimentConfig, model_dir: str, strategy=None,
                  progress: bool = True):
         self.cfg, self.model_dir, self.progress = cfg, model_dir, progress
+        if cfg.deterministic:
+            enable_determinism(cfg.seed)
         self.strategy = strategy or make_strategy("mirrored")
         self.chief = is_chief(self.strategy)
         check_model_dir(cfg, model_dir)
         self.data = ExperimentData(cfg.data, Split.from_config(cfg.split))
-        self.writer = tf.summary.create_file_writer(os.path.join(model_dir, "tensorboard"))
+        self.writer = (tf.summary.create_file_writer(os.path.join(model_dir, "tensorboard"))
+                       if self.chief else tf.summary.create_noop_writer())
         self._lnet = None
 
     # -- paths and fingerprints ---------------------------------------------------------

@@ -3,6 +3,8 @@
     python -m tsss_tf.train                                  # every stage of embedded_50
     python -m tsss_tf.train --config=embedded_0 --seed=1
     python -m tsss_tf.train --config=msrc_things_50 --stage=lnet --set=lnet.steps=500
+    python -m tsss_tf.train --config=tiny --deterministic    # bit-identical reruns
+    TF_CONFIG=... python -m tsss_tf.train --strategy=multi_worker   # on every worker
     tensorboard --logdir runs/
 """
 
@@ -10,13 +12,19 @@ import os
 
 from absl import app, flags, logging
 
+from tsss_tf.config import ConfigError
 from tsss_tf.flags import define_config_flags, resolve_config, user_errors
 
 define_config_flags()
 flags.DEFINE_enum("stage", "all", ["all", "lnet", "transfer", "pnet", "full", "strong_only",
                                    "lnet_only"], "Which stage to run (see tsss_tf.experiment).")
 flags.DEFINE_enum("strategy", "mirrored", ["mirrored", "one_device", "multi_worker"],
-                  "tf.distribute strategy.")
+                  "tf.distribute strategy. multi_worker: MultiWorkerMirroredStrategy from the "
+                  "TF_CONFIG environment variable; start every worker with the same flags and "
+                  "--model_dir (see tsss_tf.training.strategy).")
+flags.DEFINE_bool("deterministic", False,
+                  "Op determinism and seeding from the config's seed: two runs of the same "
+                  "config give bit-identical weights (sets the config's `deterministic`).")
 flags.DEFINE_bool("progress", True, "Progress bars on the console.")
 FLAGS = flags.FLAGS
 
@@ -26,11 +34,17 @@ def main(argv):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with user_errors():
         cfg, model_dir = resolve_config(FLAGS)
-        from tsss_tf.evaluation.report import to_markdown
-        from tsss_tf.experiment import Experiment
+        if FLAGS.deterministic:
+            cfg.deterministic = True
         from tsss_tf.training.strategy import make_strategy
 
-        strategy = make_strategy(FLAGS.strategy)
+        try:  # first: a multi-worker strategy must exist before the TF runtime starts
+            strategy = make_strategy(FLAGS.strategy)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        from tsss_tf.evaluation.report import to_markdown
+        from tsss_tf.experiment import Experiment
+
         logging.info("config %s, model_dir %s, %d replica(s)", cfg.name, model_dir,
                      strategy.num_replicas_in_sync)
         exp = Experiment(cfg, model_dir, strategy=strategy, progress=FLAGS.progress)

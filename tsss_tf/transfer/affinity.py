@@ -26,7 +26,8 @@ import tensorflow as tf
 
 from tsss_tf.transfer.cam import as_float32
 
-__all__ = ["local_affinity", "window_offsets", "check_radius"]
+__all__ = ["local_affinity", "window_offsets", "check_radius", "transition_maps",
+           "affinity_inputs"]
 
 
 def window_offsets(radius: int):
@@ -122,6 +123,36 @@ def _feature_sqdist(gram, span, size, radius, offsets):
 
 
 def _affinity_impl(colour, gram, span, radius, inv_c, inv_f):
+    weights = tf.stack(_window_weights(colour, gram, span, radius, inv_c, inv_f), axis=-1)
+    return weights / tf.reduce_sum(weights, axis=-1, keepdims=True)
+
+
+def transition_maps(colour, gram, span, radius, inv_c, inv_f):
+    """P offset-major: [(2r+1)^2, B, H, W] (what the diffusion reads one offset at a time; the
+    same values as `local_affinity`, whose [B, H, W, (2r+1)^2] layout costs a transpose).
+    Call inside a compiled function (diffusion fuses it with the random walk)."""
+    weights = tf.stack(_window_weights(colour, gram, span, radius, inv_c, inv_f), axis=0)
+    return weights / tf.reduce_sum(weights, axis=0, keepdims=True)
+
+
+def affinity_inputs(image, features, radius, sigma_color, sigma_feat):
+    """(colour, gram, span, inv_c, inv_f): the arguments of `transition_maps`."""
+    check_radius(radius)
+    colour = as_float32(image) / 255.0
+    if sigma_feat is None or sigma_feat <= 0:
+        features = None
+    gram, span = None, 0
+    if features is not None:
+        features = as_float32(features)
+        span = _gram_span(features.shape[1:3], colour.shape[1:3], radius)
+        gram = _cell_gram(features, span)
+    inv_c = tf.constant(1.0 / float(sigma_color) ** 2, tf.float32)
+    inv_f = tf.constant(0.0 if features is None else 1.0 / float(sigma_feat) ** 2, tf.float32)
+    return colour, gram, span, inv_c, inv_f
+
+
+def _window_weights(colour, gram, span, radius, inv_c, inv_f):
+    """The unnormalised weights w_ij, a list of [B, H, W] maps in `window_offsets` order."""
     # Distances are symmetric: d(i, i + o) = d(i + o, i), so the distances of the offsets
     # o > (0, 0) are computed and those of -o read from them, shifted by o.
     h, w = tf.shape(colour)[1], tf.shape(colour)[2]
@@ -148,8 +179,7 @@ def _affinity_impl(colour, gram, span, radius, inv_c, inv_f):
         else:
             d = shift(tf.pad(dist[-dy, -dx], pad[:3]), dy, dx)
         weights.append(tf.exp(-d) * shift(valid, dy, dx))
-    weights = tf.stack(weights, axis=-1)
-    return weights / tf.reduce_sum(weights, axis=-1, keepdims=True)
+    return weights
 
 
 _affinity_graph = tf.function(_affinity_impl, reduce_retracing=True)
@@ -172,17 +202,8 @@ def local_affinity(image, features=None, radius: int = 2, sigma_color: float = 0
       features: optional [B, h, w, C] L-Net features; None (or sigma_feat None / <= 0) uses
         colour alone.
     """
-    check_radius(radius)
-    colour = as_float32(image) / 255.0
-    if sigma_feat is None or sigma_feat <= 0:
-        features = None
-    gram, span = None, 0
-    if features is not None:
-        features = as_float32(features)
-        span = _gram_span(features.shape[1:3], colour.shape[1:3], radius)
-        gram = _cell_gram(features, span)
-    inv_c = tf.constant(1.0 / float(sigma_color) ** 2, tf.float32)
-    inv_f = tf.constant(0.0 if features is None else 1.0 / float(sigma_feat) ** 2, tf.float32)
+    colour, gram, span, inv_c, inv_f = affinity_inputs(image, features, radius, sigma_color,
+                                                       sigma_feat)
     fn = _affinity_xla if jit_compile else _affinity_graph
     p = fn(colour, gram, span, radius, inv_c, inv_f)
     return tf.ensure_shape(p, colour.shape[:3].concatenate([(2 * radius + 1) ** 2]))

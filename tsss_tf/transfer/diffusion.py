@@ -49,7 +49,8 @@ from typing import Optional
 
 import tensorflow as tf
 
-from tsss_tf.transfer.affinity import check_radius, local_affinity, window_offsets
+from tsss_tf.transfer.affinity import (affinity_inputs, check_radius, local_affinity,
+                                       transition_maps, window_offsets)
 from tsss_tf.transfer.cam import as_float32, normalize_cams, present_mask
 
 __all__ = ["make_seeds", "local_affinity", "diffuse", "labels_from_scores", "transfer_labels",
@@ -119,6 +120,70 @@ def _diffuse_impl(s0, p, keep, alpha, steps, radius):
 
 _diffuse_graph = tf.function(_diffuse_impl, reduce_retracing=True)
 _diffuse_xla = tf.function(_diffuse_impl, jit_compile=True, reduce_retracing=True)
+
+
+def _walk(s0, p, keep, alpha, steps, radius):
+    """The random walk on channels-first scores s0, keep [B, C, H, W] with P offset-major
+    [N, B, H, W]; returns [B, C, H, W]."""
+    r = radius
+    p = p[:, :, None]  # [N, B, 1, H, W]: one broadcast over the score channels per offset
+    h, w = tf.shape(s0)[2], tf.shape(s0)[3]
+    offsets = window_offsets(r)
+
+    def body(i, s):
+        sp = tf.pad(s, [[0, 0], [0, 0], [r, r], [r, r]])
+        acc = tf.zeros_like(s)
+        for n, (dy, dx) in enumerate(offsets):
+            acc += sp[:, :, r + dy:r + dy + h, r + dx:r + dx + w] * p[n]
+        return i + 1, (alpha * acc + (1.0 - alpha) * s0) * keep
+
+    return tf.while_loop(lambda i, s: i < steps, body, (tf.constant(0), s0 * keep))[1]
+
+
+def _walk_cl(s0, p, keep, alpha, steps, radius):
+    s = _walk(tf.transpose(s0, [0, 3, 1, 2]), p, tf.transpose(keep, [0, 3, 1, 2]), alpha,
+              steps, radius)
+    return tf.transpose(s, [0, 2, 3, 1])
+
+
+# Two compiled computations (one XLA cluster for both is slower on CPU): P is built
+# offset-major, the layout the walk reads, and never goes through [B, H, W, N].
+_transition_graph = tf.function(transition_maps, reduce_retracing=True)
+_transition_xla = tf.function(transition_maps, jit_compile=True, reduce_retracing=True)
+_walk_graph = tf.function(_walk_cl, reduce_retracing=True)
+_walk_xla = tf.function(_walk_cl, jit_compile=True, reduce_retracing=True)
+
+
+def _affinity_and_walk_xla(s0, keep, colour, gram, span, radius, inv_c, inv_f, alpha, steps):
+    p = _transition_xla(colour, gram, span, radius, inv_c, inv_f)
+    return _walk_xla(s0, p, keep, alpha, steps, radius)
+
+
+def _affinity_and_walk_graph(s0, keep, colour, gram, span, radius, inv_c, inv_f, alpha, steps):
+    p = _transition_graph(colour, gram, span, radius, inv_c, inv_f)
+    return _walk_graph(s0, p, keep, alpha, steps, radius)
+
+
+def _keep_mask(s0, fg_mask):
+    if fg_mask is None:
+        return tf.ones_like(s0)
+    fg = tf.cast(tf.cast(fg_mask, tf.float32) > 0.5, tf.float32)[..., None]
+    cats = tf.ones_like(s0[..., 1:]) * fg
+    return tf.concat([tf.ones_like(s0[..., :1]), cats], axis=-1)
+
+
+def affinity_diffuse(S0, image, features, *, alpha: float, steps: int, radius: int,
+                     sigma_color: float, sigma_feat: Optional[float], fg_mask=None,
+                     jit_compile: bool = True) -> tf.Tensor:
+    """`diffuse(S0, local_affinity(image, features, ...), ...)` as one compiled computation
+    (the same values to float rounding, about 2x faster on CPU: no [B, H, W, N] P)."""
+    colour, gram, span, inv_c, inv_f = affinity_inputs(image, features, radius, sigma_color,
+                                                       sigma_feat)
+    s0 = as_float32(S0)
+    fn = _affinity_and_walk_xla if jit_compile else _affinity_and_walk_graph
+    out = fn(s0, _keep_mask(s0, fg_mask), colour, gram, span, radius, inv_c, inv_f,
+             tf.cast(alpha, tf.float32), tf.constant(int(steps)))
+    return tf.ensure_shape(out, s0.shape)
 
 
 def diffuse(S0, P, alpha: float, steps: int, radius: int, fg_mask=None,
@@ -247,8 +312,9 @@ def transfer_labels(images, objectness_prob, cams, features, present, *, fg_high
 
     cams_n = normalize_cams(cams_c, pres_c, size=small_size)
     s0 = make_seeds(m_small, cams_n, pres_c, fg_high, fg_low, cam_threshold)
-    p = local_affinity(small, features, radius, sigma_color, sigma_feat, jit_compile=jit_compile)
-    s = diffuse(s0, p, alpha, steps, radius, fg_mask=m_small >= fg_low, jit_compile=jit_compile)
+    s = affinity_diffuse(s0, small, features, alpha=alpha, steps=steps, radius=radius,
+                         sigma_color=sigma_color, sigma_feat=sigma_feat,
+                         fg_mask=m_small >= fg_low, jit_compile=jit_compile)
     if scale != 1.0:
         s = _upsample_scores(s, size, m_full >= fg_low)
     lab = labels_from_scores(s, pres_c, confidence, min_mass)

@@ -16,6 +16,7 @@ def get_config() -> ExperimentConfig:
         eval_every=10,
         log_every=5,
         checkpoint_every=10,
+        image_every=10,
         data=DataConfig(dataset="embedded", embedded_size=64, embedded_num_train=48,
                         embedded_num_source=8, embedded_num_val=8, embedded_num_test=8,
                         crop_size=64, eval_size=64, shuffle_buffer=64),

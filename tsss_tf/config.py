@@ -174,6 +174,15 @@ class PNetConfig:
     lambda_adv: float = 0.01
     adv_on: str = "weak"  # "weak" | "all"
     adv_start_step: int = 0
+    # GAN health (tsss_tf.training.gan_health; monitoring only, no effect on training): a
+    # warning when, for more than `health_patience` steps, the discriminator loss stays outside
+    # [health_d_loss_min, health_d_loss_max], D(fake) stays below health_d_fake_min, or the
+    # generator's adversarial loss stays above health_adv_loss_max.
+    health_d_loss_min: float = 0.05
+    health_d_loss_max: float = 4.0
+    health_d_fake_min: float = 0.01
+    health_adv_loss_max: float = 4.6
+    health_patience: int = 100
 
 
 @dataclasses.dataclass
@@ -188,6 +197,10 @@ class ExperimentConfig:
     eval_every: int = 300
     log_every: int = 50
     checkpoint_every: int = 300
+    # TensorBoard image panels of the first `panel_images` validation images (0: none), every
+    # `image_every` steps of each training stage and at its end (tsss_tf.evaluation.monitor).
+    image_every: int = 300
+    panel_images: int = 4
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     split: SplitConfig = dataclasses.field(default_factory=SplitConfig)
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)

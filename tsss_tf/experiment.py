@@ -29,6 +29,7 @@ from tsss_tf.data.sources import ExperimentData
 from tsss_tf.data.splits import Split
 from tsss_tf.data.voc import DataError
 from tsss_tf.evaluation import report
+from tsss_tf.evaluation.monitor import ExperimentMonitor
 from tsss_tf.evaluation.scoring import evaluate_model, evaluate_pseudo_labels
 from tsss_tf.training.builders import build_lnet, build_variables
 from tsss_tf.training.determinism import enable_determinism
@@ -116,6 +117,7 @@ class Experiment:
         self.writer = (tf.summary.create_file_writer(os.path.join(model_dir, "tensorboard"))
                        if self.chief else tf.summary.create_noop_writer())
         self._lnet = None
+        self.monitor = ExperimentMonitor(self)  # TensorBoard panels, figures, hparams
 
     # -- paths and fingerprints ---------------------------------------------------------
     def stage_dir(self, stage: str) -> str:
@@ -170,7 +172,8 @@ class Experiment:
         if stage == "lnet":
             model, last = train_lnet(self.cfg, self.data, self.strategy, self.model_dir,
                                      writer=self.writer, progress=self.progress,
-                                     is_chief=self.chief)
+                                     is_chief=self.chief,
+                                     panel_fn=self.monitor.lnet_panel_fn())
             self._lnet = model
             return self._finish("lnet", {"last": last}, t0)
         if stage == "transfer":
@@ -182,6 +185,7 @@ class Experiment:
             quality = evaluate_pseudo_labels(self.data, store)
             store.mark_complete({"miou": quality["miou"]})
             self._log_scalars("transfer/pseudo_label", quality, 0)
+            self.monitor.after_transfer(lnet, store, quality)
             return self._finish("transfer", {"pseudo_labels": quality}, t0)
         variant = STAGE_VARIANT[stage]
         pseudo = None
@@ -201,9 +205,11 @@ class Experiment:
 
         gen, _, last = train_pnet(self.cfg, self.data, self.strategy, self.model_dir, variant,
                                   pseudo_dir=pseudo, writer=self.writer, progress=self.progress,
-                                  eval_fn=eval_fn if val else None, is_chief=self.chief)
+                                  eval_fn=eval_fn if val else None, is_chief=self.chief,
+                                  panel_fn=self.monitor.variant_panel_fn(variant))
         test = evaluate_model(gen, self.data, self.cfg.data.test_set, self.cfg.global_batch_size)
         self._log_scalars(f"{variant}/test", test, self.cfg.pnet.steps)
+        self.monitor.after_variant(variant, gen)
         return self._finish(stage, {"last": last, "test": test}, t0)
 
     def _log_scalars(self, prefix, rep, step):
@@ -236,5 +242,5 @@ class Experiment:
         if self.chief:
             report.write_json(os.path.join(self.model_dir, "results.json"), res)
             report.atomic_write_text(os.path.join(self.model_dir, "results.md"),
-                                     report.to_markdown(res))
+                                     report.to_markdown(res) + self.monitor.after_results(res))
         return res

@@ -21,6 +21,7 @@ from tsss_tf.training import losses
 from tsss_tf.training.builders import (ModelOptimizer, build_discriminator, build_pnet,
                                        build_variables, current_lr, make_optimizer)
 from tsss_tf.training.loop import LoopSettings, run_loop
+from tsss_tf.training.monitoring import gan_chunk_hook, replica_grad_norm
 
 VARIANT_DATA = {"tsss": "pnet", "lnet_only": "pnet", "strong_only": "strong_only",
                 "full": "full"}
@@ -97,21 +98,28 @@ class PNetTrainer:
                 p_real = tf.reduce_mean(tf.sigmoid(d_real), axis=[1, 2, 3])
                 p_fake = tf.reduce_mean(tf.sigmoid(d_fake), axis=[1, 2, 3])
                 metrics.update(adv_loss=avg(adv), d_loss=d_loss,
+                               d_loss_real=avg(losses.patch_bce(d_real, 1.0) * strong),
+                               d_loss_fake=avg(losses.patch_bce(d_fake, 0.0)),
                                d_real=_masked_mean(p_real, strong),
                                d_fake=_masked_mean(p_fake, tf.ones_like(p_fake)))
             g_loss = avg(per_g)
-        self.g_opt.apply(tape.gradient(g_loss, self.g_opt.variables))
+        g_grads = tape.gradient(g_loss, self.g_opt.variables)
+        self.g_opt.apply(g_grads)
         if self.adversarial:
             d_grads = tape.gradient(d_loss, disc.trainable_variables)
             self.d_opt.apply_gradients(zip(d_grads, disc.trainable_variables))
         metrics["g_loss"] = g_loss
+        metrics["grad_norm"] = replica_grad_norm(g_grads)
+        if self.adversarial:
+            metrics["disc_grad_norm"] = replica_grad_norm(d_grads)
         return metrics
 
 
 def train_pnet(cfg, data, strategy, model_dir: str, variant: str, pseudo_dir=None, writer=None,
-               progress: bool = True, eval_fn=None, is_chief: bool = True):
+               progress: bool = True, eval_fn=None, is_chief: bool = True, panel_fn=None):
     """Trains (or resumes) one P-Net variant; returns (generator, discriminator or None, last
-    metrics). eval_fn(model) -> dict is called every cfg.eval_every steps."""
+    metrics). eval_fn(model) -> dict is called every cfg.eval_every steps, panel_fn(model, step)
+    (TensorBoard images) every cfg.image_every steps, on the chief."""
     trainer = PNetTrainer(cfg, data.num_classes, strategy, variant)
 
     def make_dataset(start):
@@ -120,12 +128,14 @@ def train_pnet(cfg, data, strategy, model_dir: str, variant: str, pseudo_dir=Non
 
     settings = LoopSettings(total_steps=cfg.pnet.steps, log_every=cfg.log_every,
                             checkpoint_every=cfg.checkpoint_every, eval_every=cfg.eval_every,
-                            progress=progress)
+                            progress=progress, image_every=cfg.image_every)
     gen = trainer.gen
     last = run_loop(name=variant, strategy=strategy, make_dataset=make_dataset,
                     replica_step=trainer.replica_step, checkpoint=trainer.checkpoint(),
                     step=trainer.step, directory=os.path.join(model_dir, variant),
                     settings=settings, writer=writer, is_chief=is_chief,
                     extra_scalars=trainer.learning_rates,
+                    on_chunk=gan_chunk_hook(cfg, variant, writer) if trainer.adversarial else None,
+                    image_fn=(lambda s: panel_fn(gen, s)) if panel_fn else None,
                     eval_fn=(lambda: eval_fn(gen)) if eval_fn else None)
     return gen, trainer.disc, last

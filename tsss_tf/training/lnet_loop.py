@@ -8,6 +8,7 @@ from tsss_tf.data.pipeline import train_dataset
 from tsss_tf.training import losses
 from tsss_tf.training.builders import ModelOptimizer, build_lnet, build_variables, current_lr
 from tsss_tf.training.loop import LoopSettings, run_loop
+from tsss_tf.training.monitoring import replica_grad_norm
 
 
 class LNetTrainer:
@@ -38,16 +39,20 @@ class LNetTrainer:
             per = (lc.objectness_weight * obj + lc.cls_weight * cls
                    + lc.cam_dense_weight * dense)
             loss = tf.nn.compute_average_loss(per, global_batch_size=gbs)
-        self.opt.apply(tape.gradient(loss, self.opt.variables))
+        grads = tape.gradient(loss, self.opt.variables)
+        self.opt.apply(grads)
         return {"loss": loss,
                 "objectness_loss": tf.nn.compute_average_loss(obj, global_batch_size=gbs),
                 "classification_loss": tf.nn.compute_average_loss(cls, global_batch_size=gbs),
-                "cam_dense_loss": tf.nn.compute_average_loss(dense, global_batch_size=gbs)}
+                "cam_dense_loss": tf.nn.compute_average_loss(dense, global_batch_size=gbs),
+                "grad_norm": replica_grad_norm(grads)}
 
 
 def train_lnet(cfg, data, strategy, model_dir: str, writer=None, progress: bool = True,
-               is_chief: bool = True):
-    """Trains (or resumes) the L-Net of an experiment; returns (model, last metrics)."""
+               is_chief: bool = True, panel_fn=None):
+    """Trains (or resumes) the L-Net of an experiment; returns (model, last metrics).
+    panel_fn(model, step) (TensorBoard images) is called every cfg.image_every steps, on the
+    chief."""
     trainer = LNetTrainer(cfg, data.num_categories, data.num_background, strategy)
 
     def make_dataset(start):
@@ -55,10 +60,12 @@ def train_lnet(cfg, data, strategy, model_dir: str, writer=None, progress: bool 
                              strategy=strategy).skip(start)
 
     settings = LoopSettings(total_steps=cfg.lnet.steps, log_every=cfg.log_every,
-                            checkpoint_every=cfg.checkpoint_every, progress=progress)
+                            checkpoint_every=cfg.checkpoint_every, progress=progress,
+                            image_every=cfg.image_every)
     last = run_loop(name="lnet", strategy=strategy, make_dataset=make_dataset,
                     replica_step=trainer.replica_step, checkpoint=trainer.checkpoint(),
                     step=trainer.step, directory=os.path.join(model_dir, "lnet"),
                     settings=settings, writer=writer, is_chief=is_chief,
-                    extra_scalars=lambda: {"learning_rate": current_lr(trainer.opt)})
+                    extra_scalars=lambda: {"learning_rate": current_lr(trainer.opt)},
+                    image_fn=(lambda s: panel_fn(trainer.model, s)) if panel_fn else None)
     return trainer.model, last

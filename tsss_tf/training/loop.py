@@ -32,6 +32,7 @@ class LoopSettings:
     checkpoint_every: int = 500
     eval_every: int = 0
     steps_per_call: int = 10
+    image_every: int = 0
     max_to_keep: int = 2
     progress: bool = True
 
@@ -59,8 +60,14 @@ def run_loop(*, name: str, strategy: tf.distribute.Strategy, make_dataset: Calla
              directory: str, settings: LoopSettings, writer=None,
              eval_fn: Optional[Callable[[], Dict[str, float]]] = None,
              extra_scalars: Optional[Callable[[], Dict[str, float]]] = None,
+             on_chunk: Optional[Callable[[int, int, Dict[str, float]], Dict[str, float]]] = None,
+             image_fn: Optional[Callable[[int], None]] = None,
              is_chief: bool = True) -> Dict[str, float]:
     """Trains until `step` reaches settings.total_steps; returns the last logged metrics.
+
+    Monitoring hooks, called on the chief only, outside the compiled steps:
+    on_chunk(step, n, metrics) after every chunk of n steps -> scalars to add at the next log;
+    image_fn(step) every settings.image_every steps and at the end (TensorBoard images).
 
     make_dataset(start_step) -> a tf.data.Dataset of global batches positioned at start_step
     (so a resumed run sees the same batches as an uninterrupted one).
@@ -80,6 +87,7 @@ def run_loop(*, name: str, strategy: tf.distribute.Strategy, make_dataset: Calla
                disable=not settings.progress, dynamic_ncols=True, mininterval=2.0)
     last: Dict[str, float] = {}
     t0, done0 = time.perf_counter(), start
+    derived: Dict[str, float] = {}
     while int(step.numpy()) < settings.total_steps:
         cur = int(step.numpy())
         n = min(settings.steps_per_call, settings.total_steps - cur)
@@ -98,12 +106,16 @@ def run_loop(*, name: str, strategy: tf.distribute.Strategy, make_dataset: Calla
         bar.update(n)
         bar.set_postfix({k: f"{v:.3f}" for k, v in list(metrics.items())[:4]}, refresh=False)
         last = metrics
+        if on_chunk is not None and is_chief:
+            derived.update(on_chunk(cur, n, metrics) or {})
         logged = cur % settings.log_every < n or cur == settings.total_steps
         if logged and writer is not None and is_chief:
             elapsed = time.perf_counter() - t0
             scalars = dict(metrics)
             if extra_scalars is not None:
                 scalars.update(extra_scalars())
+            scalars.update(derived)
+            derived = {}
             scalars["steps_per_second"] = (cur - done0) / max(elapsed, 1e-9)
             with writer.as_default(step=cur):
                 for k, v in scalars.items():
@@ -116,6 +128,9 @@ def run_loop(*, name: str, strategy: tf.distribute.Strategy, make_dataset: Calla
                     for k, v in results.items():
                         if v is not None and np.isscalar(v):
                             tf.summary.scalar(f"{name}/val/{k}", v)
+        if image_fn is not None and is_chief and settings.image_every and (
+                cur % settings.image_every < n or cur == settings.total_steps):
+            image_fn(cur)
         if cur % settings.checkpoint_every < n or cur == settings.total_steps:
             manager.save(checkpoint_number=cur)
     bar.close()

@@ -55,6 +55,34 @@ def _chunk(it, strategy, replica_step, n):
     return {k: v / tf.cast(n, v.dtype) for k, v in totals.items()}, first_bad
 
 
+RNG_STATE = "rng_state"
+
+
+def _track_rng_state(checkpoint: tf.train.Checkpoint, latest: Optional[str]) -> None:
+    """Adds to `checkpoint` the variables of its Keras models that it does not reach: the
+    states of their seed generators (Dropout). Without them a resumed run draws its dropout
+    masks from the initial state again and no longer matches an uninterrupted one. A
+    checkpoint written before they were tracked is still restored (without them)."""
+    import keras
+
+    view = list(tf.train.TrackableView(checkpoint).descendants())
+    reached = {id(o) for o in view}
+    extra, seen = [], set()
+    for obj in view:
+        if isinstance(obj, keras.Model):
+            for v in obj.variables:
+                if (id(v) not in reached and id(getattr(v, "value", v)) not in reached
+                        and id(v) not in seen):
+                    seen.add(id(v))
+                    extra.append(v)
+    if not extra:
+        return
+    if latest and not any(name.startswith(RNG_STATE + "/")
+                          for name, _ in tf.train.list_variables(latest)):
+        return
+    setattr(checkpoint, RNG_STATE, sorted(extra, key=lambda v: v.path))
+
+
 def run_loop(*, name: str, strategy: tf.distribute.Strategy, make_dataset: Callable,
              replica_step: Callable, checkpoint: tf.train.Checkpoint, step: tf.Variable,
              directory: str, settings: LoopSettings, writer=None,
@@ -75,6 +103,7 @@ def run_loop(*, name: str, strategy: tf.distribute.Strategy, make_dataset: Calla
     ckpt_dir = os.path.join(directory, "ckpt")
     manager = tf.train.CheckpointManager(checkpoint, ckpt_dir, max_to_keep=settings.max_to_keep,
                                          step_counter=step)
+    _track_rng_state(checkpoint, manager.latest_checkpoint)
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
     start = int(step.numpy())

@@ -1,8 +1,9 @@
-"""Renders the image panels that a run wrote to TensorBoard into one PNG (for docs and reports).
+r"""Renders the image panels that a run wrote to TensorBoard into one PNG (for docs and reports).
 
     python tools/tensorboard_panels.py --logdir=runs/embedded_50_seed0/tensorboard \
         --out=docs/tensorboard_panels.png
-    python tools/tensorboard_panels.py --logdir=/tmp/tiny/tensorboard --tags=lnet/panels/val,tsss/panels/val --step=-1
+    python tools/tensorboard_panels.py --logdir=/tmp/tiny/tensorboard \
+        --tags=lnet/panels/val,tsss/panels/val --step=10 --colors=128 --out=/tmp/panels.png
 
 The panels are read back from the event files exactly as TensorBoard shows them (the encoded
 PNG of each `tf.summary.image`); each gets a title (tag and step) and the column names of

@@ -117,17 +117,24 @@ def user_errors():
     try:
         yield
     except (ConfigError, SplitError, DataError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        _exit(str(e), 2)
     except FloatingPointError as e:  # NonFiniteLossError, without importing TF here
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(3)
+        _exit(str(e), 3)
     except Exception as e:
         message = _pipeline_data_error(e)
         if message is None:
             raise
-        print(f"error: {message}", file=sys.stderr)
-        sys.exit(2)
+        _exit(message, 2)
+
+
+def _exit(message: str, status: int):
+    # The error is the last line: TensorFlow's warnings at shutdown (e.g. the values a refused
+    # checkpoint restore left unmatched) are not printed after it.
+    tf = sys.modules.get("tensorflow")
+    if tf is not None:
+        tf.get_logger().setLevel("ERROR")
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(status)
 
 
 _DECODE_FAILURES = ("Invalid JPEG data", "Invalid PNG data", "Unknown image file format",

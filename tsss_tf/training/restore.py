@@ -43,20 +43,25 @@ def restore_model(root: tf.train.Checkpoint, model, path: str, what: str) -> Non
         raise CheckpointError(
             f"{what}: {len(lost)} weights are not tracked by tf.train.Checkpoint, so checkpoint "
             f"'{path}' cannot hold them: {', '.join(lost[:4])}")
+    detail = None
     try:
         status = root.restore(path)
         status.expect_partial()  # optimizer slots and other parts of the file are not wanted
         status.assert_existing_objects_matched()
     except (AssertionError, ValueError, IndexError, KeyError, tf.errors.OpError) as e:
         # IndexError: "Read less bytes than requested" from a truncated data file
-        text = str(e)
-        paths = re.findall(r"path=([^,\s]+)", text)
-        found = re.search(r"Found (\d+) Python objects", text)
-        if paths:
-            count = found.group(1) if found else len(paths)
-            detail = f"{count} weights of the model are not in it, e.g. {', '.join(paths[:3])}"
-        else:
-            detail = text.strip().splitlines()[0][:300] if text.strip() else type(e).__name__
+        detail = _describe(e)
+    if detail is not None:
         raise CheckpointError(
             f"checkpoint '{path}' does not hold {what} of this config (another architecture, "
-            f"width or class list?): {detail}") from None
+            f"width or class list?): {detail}")
+
+
+def _describe(e: BaseException) -> str:
+    text = str(e)
+    paths = re.findall(r"path=([^,\s]+)", text)
+    found = re.search(r"Found (\d+) Python objects", text)
+    if paths:
+        count = found.group(1) if found else len(paths)
+        return f"{count} weights of the model are not in it, e.g. {', '.join(paths[:3])}"
+    return text.strip().splitlines()[0][:300] if text.strip() else type(e).__name__

@@ -6,6 +6,10 @@ driver runs it in `tf.function` chunks of `steps_per_call` steps under the strat
 resume from the latest checkpoint, TensorBoard scalars, a progress bar, periodic
 evaluation through a callback, and a stop on a non-finite loss that never overwrites the
 last good checkpoint.
+
+Under `MultiWorkerMirroredStrategy` every worker runs this loop in step: all restore from the
+chief's checkpoint folder, all take part in each save, and the non-chief workers save into a
+temporary folder that is removed at once (the usual TF pattern; see training.strategy).
 """
 
 from __future__ import annotations
@@ -13,12 +17,15 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import shutil
 import time
 from typing import Callable, Dict, Optional
 
 import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
+
+from tsss_tf.training.strategy import checkpoint_write_dir
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -101,11 +108,13 @@ def run_loop(*, name: str, strategy: tf.distribute.Strategy, make_dataset: Calla
     (so a resumed run sees the same batches as an uninterrupted one).
     """
     ckpt_dir = os.path.join(directory, "ckpt")
-    manager = tf.train.CheckpointManager(checkpoint, ckpt_dir, max_to_keep=settings.max_to_keep,
+    write_dir = ckpt_dir if is_chief else checkpoint_write_dir(ckpt_dir, strategy)
+    manager = tf.train.CheckpointManager(checkpoint, write_dir, max_to_keep=settings.max_to_keep,
                                          step_counter=step)
-    _track_rng_state(checkpoint, manager.latest_checkpoint)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    latest = tf.train.latest_checkpoint(ckpt_dir)  # the chief's, on every worker
+    _track_rng_state(checkpoint, latest)
+    if latest:
+        checkpoint.restore(latest).assert_existing_objects_matched()
     start = int(step.numpy())
     if start >= settings.total_steps:
         return {}
@@ -113,7 +122,7 @@ def run_loop(*, name: str, strategy: tf.distribute.Strategy, make_dataset: Calla
     it = iter(dist)
     chunk = tf.function(lambda n: _chunk(it, strategy, replica_step, n))
     bar = tqdm(total=settings.total_steps, initial=start, desc=name, unit="step",
-               disable=not settings.progress, dynamic_ncols=True, mininterval=2.0)
+               disable=not (settings.progress and is_chief), dynamic_ncols=True, mininterval=2.0)
     last: Dict[str, float] = {}
     t0, done0 = time.perf_counter(), start
     derived: Dict[str, float] = {}
@@ -129,7 +138,7 @@ def run_loop(*, name: str, strategy: tf.distribute.Strategy, make_dataset: Calla
             which = ", ".join(f"'{k}' ({metrics[k]})" for k in bad)
             raise NonFiniteLossError(
                 f"{name}: non-finite loss at step {at}: {which}; training stopped without "
-                f"saving; last good checkpoint: {manager.latest_checkpoint}")
+                f"saving; last good checkpoint: {tf.train.latest_checkpoint(ckpt_dir)}")
         step.assign_add(n)
         cur += n
         bar.update(n)
@@ -161,7 +170,10 @@ def run_loop(*, name: str, strategy: tf.distribute.Strategy, make_dataset: Calla
                 cur % settings.image_every < n or cur == settings.total_steps):
             image_fn(cur)
         if cur % settings.checkpoint_every < n or cur == settings.total_steps:
+            os.makedirs(write_dir, exist_ok=True)
             manager.save(checkpoint_number=cur)
+            if write_dir != ckpt_dir:
+                shutil.rmtree(write_dir, ignore_errors=True)
     bar.close()
     if writer is not None:
         writer.flush()

@@ -237,7 +237,8 @@ class Experiment:
                   "dataset": self.cfg.data.dataset, "eval_set": self.cfg.data.test_set,
                   "split": {"name": split.name, "hash": split.content_hash(),
                             "strong": list(split.strong), "weak": list(split.weak)},
-                  "class_kinds": kinds}
+                  # In class-id order (the JSON dicts are written with sorted keys).
+                  "class_names": list(self.data.class_names), "class_kinds": kinds}
         res = report.gather(self.model_dir, header)
         if self.chief:
             report.write_json(os.path.join(self.model_dir, "results.json"), res)

@@ -125,3 +125,14 @@ def test_eval_stream_resizes_and_pads(data):
     assert (b["mask"][0].numpy()[vh:, :] == 255).all() and (b["mask"][0].numpy()[:, vw:] == 255).all()
     nomask = next(iter(pipeline.eval_dataset(data, "test", batch_size=2, with_masks=False)))
     assert (nomask["mask"].numpy() == 255).all()
+
+
+def test_an_empty_training_stream_is_a_data_error_naming_the_folder(data):
+    from tsss_tf.data.voc import DataError
+
+    weak_only = [r for r in data.train_records() if r.kind == WEAK]
+    with pytest.raises(DataError, match=r"'strong_only' training stream of .* has no images: "
+                                        r"no image holds only strong categories"):
+        pipeline.training_table(data, "strong_only", recs=weak_only)
+    with pytest.raises(DataError, match=data.layout.root):
+        pipeline.training_table(data, "lnet", recs=[])

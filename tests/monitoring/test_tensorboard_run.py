@@ -222,3 +222,16 @@ def test_without_matplotlib_the_figures_are_skipped_with_a_note(run, monkeypatch
     note = figures.write_figures(str(tmp_path), results)
     assert note.strip() == figures.MISSING_NOTE and len(note.strip().splitlines()) == 1
     assert os.listdir(tmp_path) == []
+
+
+def test_figures_take_class_ids_from_results_not_the_sorted_json_keys(run):
+    # A prediction's colour is its class id: the legend must name classes in id order, which
+    # the per-class dicts of results.json (sorted keys) do not keep.
+    from tsss_tf.data.embedded import TARGET_CATEGORIES
+
+    _, _, results, _, _ = run
+    names = figures._class_names(results)
+    assert names == ["background", *TARGET_CATEGORIES]
+    assert names != sorted(names)
+    with pytest.raises(ValueError, match="class_names"):
+        figures._class_names({"variants": results["variants"]})

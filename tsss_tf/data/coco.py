@@ -39,7 +39,8 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from tsss_tf.data.voc import (IGNORE_LABEL, DataError, read_mask_file, write_palette_png)
+from tsss_tf.data.voc import (IGNORE_LABEL, DataError, ExampleReader,
+                             write_palette_png)
 
 READER_VERSION = 1
 BACKGROUND = "background"
@@ -240,7 +241,7 @@ class _ImageSet:
         self.key = hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-class CocoLayout:
+class CocoLayout(ExampleReader):
     """A data set folder with COCO instances files (module docstring), VocLayout's interface.
 
     Args:
@@ -351,19 +352,3 @@ class CocoLayout:
             _atomic_write_mask(path, mask)
         return path
 
-    def read_image(self, name: str) -> np.ndarray:
-        """RGB uint8 [H, W, 3]."""
-        path = self.image_path(name)
-        try:
-            with Image.open(path) as im:
-                return np.asarray(im.convert("RGB"), dtype=np.uint8)
-        except (OSError, SyntaxError, ValueError) as e:
-            raise DataError(f"{path}: cannot decode the image ({e})") from None
-
-    def read_mask(self, name: str, image_shape: Optional[Sequence[int]] = None) -> np.ndarray:
-        """Class indices uint8 [H, W] (255 = ignore)."""
-        return read_mask_file(self.mask_path(name), self.num_classes, image_shape)
-
-    def read_example(self, name: str):
-        image = self.read_image(name)
-        return image, self.read_mask(name, image.shape[:2])

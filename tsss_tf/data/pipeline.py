@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from tsss_tf.data.sources import ExperimentData, Record
 from tsss_tf.data.splits import STRONG, WEAK
-from tsss_tf.data.voc import IGNORE_LABEL, read_mask_file
+from tsss_tf.data.voc import IGNORE_LABEL, DataError, read_mask_file
 
 MASK_DATASET, MASK_EXPERIMENT, MASK_NONE = 0, 1, 2
 MASK_SOURCE = 3  # a cross-dataset source image's mask, mapped by data.source_lut
@@ -52,7 +52,11 @@ def training_table(data: ExperimentData, variant: str, pseudo_dir: Optional[str]
             rows.append((r, os.path.join(pseudo_dir, r.name + ".png"), MASK_EXPERIMENT, 0.0))
         # strong_only: weak images are left out.
     if not rows:
-        raise ValueError(f"the '{variant}' training stream has no images")
+        raise DataError(
+            f"the '{variant}' training stream of {data.layout.root} (split "
+            f"'{data.split.name}', sets {', '.join(data.cfg.train_sets)}) has no images: "
+            + ("no image holds only strong categories" if variant == "strong_only"
+               else "the training sets are empty"))
     labels = data.labels_multi_hot([r for r, *_ in rows])
     return {
         "name": np.array([r.name for r, *_ in rows]),

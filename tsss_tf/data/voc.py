@@ -36,7 +36,29 @@ class DataError(ValueError):
     """Bad data on disk; the message names the file and the problem."""
 
 
-class VocLayout:
+class ExampleReader:
+    """Reading one example by name, for a layout that has `image_path(name)`,
+    `mask_path(name)` and `num_classes` (VocLayout, coco.CocoLayout)."""
+
+    def read_image(self, name: str) -> np.ndarray:
+        """RGB uint8 [H, W, 3]."""
+        path = self.image_path(name)
+        try:
+            with Image.open(path) as im:
+                return np.asarray(im.convert("RGB"), dtype=np.uint8)
+        except (OSError, SyntaxError, ValueError) as e:
+            raise DataError(f"{path}: cannot decode the image ({e})") from None
+
+    def read_mask(self, name: str, image_shape: Optional[Sequence[int]] = None) -> np.ndarray:
+        """Class indices uint8 [H, W] (255 = ignore), validated against the class range."""
+        return read_mask_file(self.mask_path(name), self.num_classes, image_shape)
+
+    def read_example(self, name: str):
+        image = self.read_image(name)
+        return image, self.read_mask(name, image.shape[:2])
+
+
+class VocLayout(ExampleReader):
     """A data set folder in the VOC segmentation layout.
 
     Args:
@@ -115,22 +137,6 @@ class VocLayout:
     def mask_path(self, name: str) -> str:
         return os.path.join(self.root, "SegmentationClass", name + ".png")
 
-    def read_image(self, name: str) -> np.ndarray:
-        """RGB uint8 [H, W, 3]."""
-        path = self.image_path(name)
-        try:
-            with Image.open(path) as im:
-                return np.asarray(im.convert("RGB"), dtype=np.uint8)
-        except (OSError, SyntaxError, ValueError) as e:
-            raise DataError(f"{path}: cannot decode the image ({e})") from None
-
-    def read_mask(self, name: str, image_shape: Optional[Sequence[int]] = None) -> np.ndarray:
-        """Class indices uint8 [H, W] (255 = ignore), validated against the class range."""
-        return read_mask_file(self.mask_path(name), self.num_classes, image_shape)
-
-    def read_example(self, name: str):
-        image = self.read_image(name)
-        return image, self.read_mask(name, image.shape[:2])
 
 
 # What tf.io.decode_image (the training pipeline's decoder) reads.

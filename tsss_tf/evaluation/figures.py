@@ -68,7 +68,7 @@ def iou_bar_chart(results: dict, path: str) -> Optional[str]:
     variants = [v for v in VARIANTS if v in results.get("variants", {})]
     if not variants:
         return None
-    names = list(results["variants"][variants[0]]["per_class"])
+    names = _class_names(results)
     kinds = results.get("class_kinds", {})
     fig = Figure(figsize=bar_chart_inches(len(names)), dpi=FIGURE_DPI)
     ax = fig.add_axes([0.07, 0.22, 0.76, 0.68])
@@ -136,6 +136,16 @@ def prediction_grid(examples: Dict[str, dict], class_names, path: str) -> Option
     return _save(fig, path)
 
 
+def _class_names(results: dict) -> list:
+    """Class names in class-id order: `results["class_names"]`. The per-class dicts of
+    results.json are written with sorted keys, so their order is alphabetical and must never be
+    taken for the class ids (a prediction's colour is its class id)."""
+    if "class_names" in results:
+        return list(results["class_names"])
+    raise ValueError("results have no 'class_names' (results.json of an older tsss_tf run): "
+                     "rerun the experiment's last stage to write it")
+
+
 def write_figures(model_dir: str, results: dict) -> str:
     """Writes the figures of an experiment next to its results.md; returns the markdown that
     links them (or the one-line note when matplotlib is missing or a figure fails)."""
@@ -151,8 +161,7 @@ def write_figures(model_dir: str, results: dict) -> str:
                          f"classes marked]({BAR_FILE})")
         examples = {v: e for v in VARIANTS
                     if (e := load_examples(os.path.join(model_dir, v, EXAMPLES_FILE)))}
-        class_names = list(next(iter(results.get("variants", {}).values()), {})
-                           .get("per_class", {}))
+        class_names = _class_names(results)
         if examples and prediction_grid(examples, class_names,
                                         os.path.join(model_dir, GRID_FILE)):
             links.append(f"![Test predictions: image, ground truth, each variant]"

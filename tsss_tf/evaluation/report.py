@@ -6,27 +6,17 @@ import json
 import os
 from typing import Optional
 
+from tsss_tf.atomic import atomic_open
 from tsss_tf.data.voc import DataError
 
 VARIANTS = ("full", "strong_only", "lnet_only", "tsss")
 
 
 def atomic_write_text(path: str, text: str) -> None:
-    """Writes `text` to a temporary file next to `path`, flushes it to disk and renames it
-    over `path`: a crash leaves the old file or the complete new one, never a partial file
-    under the final name (only a `.NAME.tmp<pid>` that readers ignore)."""
-    folder, name = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    """Writes `text` to `path` atomically (tsss_tf.atomic): a crash leaves the old file or the
+    complete new one, never a partial file under the final name."""
+    with atomic_open(path, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def write_json(path: str, obj) -> None:

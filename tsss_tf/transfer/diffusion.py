@@ -98,24 +98,10 @@ def make_seeds(objectness, cams_norm, present, fg_high: float, fg_low: float,
 
 
 def _diffuse_impl(s0, p, keep, alpha, steps, radius):
-    # Channels-first inside the loop: each neighbour term is then a broadcast of P's [B, 1, H, W]
-    # slice over the few score channels, which is much faster than a channels-last layout.
-    r = radius
-    s0 = tf.transpose(s0 * keep, [0, 3, 1, 2])
-    keep = tf.transpose(keep, [0, 3, 1, 2])
-    p = tf.transpose(p, [3, 0, 1, 2])[:, :, None]  # [N, B, 1, H, W]
-    h, w = tf.shape(s0)[2], tf.shape(s0)[3]
-    offsets = window_offsets(r)
-
-    def body(i, s):
-        sp = tf.pad(s, [[0, 0], [0, 0], [r, r], [r, r]])
-        acc = tf.zeros_like(s)
-        for n, (dy, dx) in enumerate(offsets):
-            acc += sp[:, :, r + dy:r + dy + h, r + dx:r + dx + w] * p[n]
-        return i + 1, (alpha * acc + (1.0 - alpha) * s0) * keep
-
-    _, s = tf.while_loop(lambda i, s: i < steps, body, (tf.constant(0), s0))
-    return tf.transpose(s, [0, 2, 3, 1])
+    """`diffuse` on channels-last inputs: s0, keep [B, H, W, C], P [B, H, W, N]."""
+    out = _walk(tf.transpose(s0, [0, 3, 1, 2]), tf.transpose(p, [3, 0, 1, 2]),
+                tf.transpose(keep, [0, 3, 1, 2]), alpha, steps, radius)
+    return tf.transpose(out, [0, 2, 3, 1])
 
 
 _diffuse_graph = tf.function(_diffuse_impl, reduce_retracing=True)
@@ -124,7 +110,8 @@ _diffuse_xla = tf.function(_diffuse_impl, jit_compile=True, reduce_retracing=Tru
 
 def _walk(s0, p, keep, alpha, steps, radius):
     """The random walk on channels-first scores s0, keep [B, C, H, W] with P offset-major
-    [N, B, H, W]; returns [B, C, H, W]."""
+    [N, B, H, W]; returns [B, C, H, W]. Channels-first: each neighbour term is then a broadcast
+    of P's [B, 1, H, W] slice over the few score channels, much faster than channels-last."""
     r = radius
     p = p[:, :, None]  # [N, B, 1, H, W]: one broadcast over the score channels per offset
     h, w = tf.shape(s0)[2], tf.shape(s0)[3]

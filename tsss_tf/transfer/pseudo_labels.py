@@ -29,6 +29,7 @@ from typing import Dict, List, Optional
 import numpy as np
 from PIL import Image
 
+from tsss_tf.atomic import atomic_open
 from tsss_tf.data.voc import write_palette_png
 
 __all__ = ["PseudoLabelStore"]
@@ -170,18 +171,9 @@ class PseudoLabelStore:
     def _write_manifest(self, data: Dict) -> None:
         data = dict(data, format=_FORMAT)
         final = os.path.join(self.directory, MANIFEST)
-        tmp = final + f".{os.getpid()}.tmp"
-        try:
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump(data, f, indent=2, sort_keys=True, default=_json_default)
-                f.write("\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, final)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        with atomic_open(final, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, sort_keys=True, default=_json_default)
+            f.write("\n")
 
     def _wipe(self) -> None:
         for fn in os.listdir(self.directory):

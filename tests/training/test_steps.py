@@ -140,3 +140,22 @@ def test_segmentation_loss_ignores_255_and_objectness_uses_strong_only():
     np.testing.assert_allclose(seg, [np.log(3.0), 0.0], rtol=1e-6)
     obj = losses.objectness_loss(tf.zeros([2, 2, 2, 1]), mask, tf.constant([1.0, 0.0])).numpy()
     np.testing.assert_allclose(obj, [np.log(2.0), 0.0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("variant", ["tsss", "full"])
+def test_steps_run_under_mixed_bfloat16(variant):
+    """bfloat16 compute (a CPU with AVX512_BF16, or a GPU): losses stay float32 and finite and
+    the float32 weights are updated."""
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        strategy = one_cpu_strategy()
+        t = PNetTrainer(_cfg(), NUM_CLASSES, strategy, variant)
+        before = _weights(t.gen)
+        metrics = _run_one_step(strategy, t, _batch())
+        lnet = LNetTrainer(_cfg(), NUM_CLASSES - 1, 1, strategy)
+        lnet_metrics = _run_one_step(strategy, lnet, _batch())
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert all(np.isfinite(v) for v in {**metrics, **lnet_metrics}.values())
+    assert t.gen.trainable_variables[0].dtype == tf.float32
+    assert sum(not np.allclose(a, b) for a, b in zip(before, _weights(t.gen))) > 0

@@ -87,8 +87,10 @@ class PNetTrainer:
             metrics = {"seg_loss_strong": avg(seg * strong), "seg_loss_weak": avg(seg * weak)}
             if self.adversarial:
                 probs = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
-                d_real = disc((x, losses.real_label_map(mask, probs)), training=True)
-                d_fake = disc((x, probs), training=True)
+                # float32 from here on whatever D's dtype policy (mixed_bfloat16 included).
+                d_real = tf.cast(disc((x, losses.real_label_map(mask, probs)), training=True),
+                                 tf.float32)
+                d_fake = tf.cast(disc((x, probs), training=True), tf.float32)
                 adv_w = weak if pc.adv_on == "weak" else tf.ones_like(weak)
                 on = tf.cast(self.g_opt.iterations >= pc.adv_start_step, tf.float32)
                 adv = losses.patch_bce(d_fake, 1.0) * adv_w

@@ -211,8 +211,11 @@ def _check_chief_files(weights, run_dir, stages, event_files):
     assert not list(run_dir.parent.rglob("*workertemp*"))
     # The chief's checkpoint holds the weights both workers ended with.
     reader = tf.train.load_checkpoint(str(run_dir / "tsss" / "ckpt"))
+    # A variable is saved once, under the first path to it in the object graph: the generator's
+    # trainable variables may sit under the optimizer that tracks them.
     names = [k for k in reader.get_variable_to_shape_map()
-             if k.startswith("generator/") and "OPTIMIZER" not in k and "kernel" in k]
+             if (k.startswith("generator/") and "OPTIMIZER" not in k and "kernel" in k)
+             or k.startswith("g_optimizer/_trainable_variables/")]
     assert len(names) > 5
     ours = {v.tobytes() for k, v in weights.items() if k.startswith("generator/")}
     assert {reader.get_tensor(k).tobytes() for k in names} <= ours

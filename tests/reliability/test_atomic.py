@@ -62,9 +62,8 @@ def test_pseudo_label_crash_mid_write_leaves_no_label(tmp_path, monkeypatch):
     store.write("a", np.zeros((4, 5), np.uint8))
     import tsss_tf.transfer.pseudo_labels as pl
 
-    def crash(path, mask, palette=None):
-        with open(path, "wb") as f:
-            f.write(b"\x89PNG half")
+    def crash(dest, mask, palette=None):  # dest: the open temporary file
+        dest.write(b"\x89PNG half")
         raise Crash()
     monkeypatch.setattr(pl, "write_palette_png", crash)
     with pytest.raises(Crash):

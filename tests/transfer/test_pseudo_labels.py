@@ -67,9 +67,8 @@ def test_write_is_atomic(tmp_path, rng, monkeypatch):
     store = PseudoLabelStore(str(tmp_path), "fp")
     real_writer = pseudo_labels.write_palette_png
 
-    def crash_midway(path, mask):
-        with open(path, "wb") as f:  # a partial PNG, then the crash
-            f.write(b"\x89PNG\r\n\x1a\n")
+    def crash_midway(dest, mask):  # dest: the open temporary file the store writes into
+        dest.write(b"\x89PNG\r\n\x1a\n")  # a partial PNG, then the crash
         raise KeyboardInterrupt("killed while writing")
 
     monkeypatch.setattr(pseudo_labels, "write_palette_png", crash_midway)

@@ -33,12 +33,12 @@ import concurrent.futures
 import hashlib
 import json
 import os
-import tempfile
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from tsss_tf.atomic import atomic_open
 from tsss_tf.data.voc import (IGNORE_LABEL, DataError, ExampleReader,
                              write_palette_png)
 
@@ -163,17 +163,8 @@ def _cache_base() -> str:
 
 
 def _atomic_write_mask(path: str, mask: np.ndarray) -> None:
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=folder)
-    os.close(fd)
-    try:
-        write_palette_png(tmp, mask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_open(path) as f:
+        write_palette_png(f, mask)
 
 
 class _ImageSet:

@@ -17,6 +17,7 @@ from typing import Optional, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
+from tsss_tf.atomic import atomic_open
 from tsss_tf.data.palette import color_palette, colorize
 from tsss_tf.data.voc import IGNORE_LABEL, VocLayout, present_classes
 
@@ -89,15 +90,8 @@ def preview_grid(layout: VocLayout, names: Sequence[str], columns: int = 4,
 def write_png(path: str, array: np.ndarray) -> str:
     """Writes an image atomically (temp file next to it, then os.replace)."""
     path = os.path.abspath(os.path.expanduser(path))
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    try:
-        Image.fromarray(array).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_open(path) as f:
+        Image.fromarray(array).save(f, format="PNG")
     return path
 
 

@@ -211,10 +211,11 @@ def present_classes(mask: np.ndarray, num_classes: int) -> np.ndarray:
 
 
 def write_palette_png(path: str, mask: np.ndarray, palette: Optional[np.ndarray] = None):
-    """Writes class indices as a palette PNG (the VOC convention)."""
+    """Writes class indices as a palette PNG (the VOC convention) to a path or a binary file
+    object (e.g. `tsss_tf.atomic.atomic_open(path)`)."""
     from tsss_tf.data.palette import color_palette
 
     im = Image.fromarray(np.asarray(mask, dtype=np.uint8), mode="P")
     pal = color_palette() if palette is None else palette
     im.putpalette(np.asarray(pal, dtype=np.uint8).reshape(-1).tolist())
-    im.save(path)
+    im.save(path, format="PNG")

@@ -13,13 +13,13 @@ pyplot: no global state, no display needed).
 
 from __future__ import annotations
 
-import io
 import os
 from typing import Dict, Optional
 
 import numpy as np
 from absl import logging
 
+from tsss_tf.atomic import atomic_open
 from tsss_tf.data.palette import color_palette
 from tsss_tf.evaluation.panels import label_tile
 from tsss_tf.evaluation.report import VARIANTS
@@ -49,14 +49,8 @@ def pixel_size(inches: tuple) -> tuple:
 
 
 def _save(fig, path: str) -> str:
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp{os.getpid()}")
-    try:
-        fig.savefig(tmp, format="png", dpi=FIGURE_DPI)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_open(path) as f:
+        fig.savefig(f, format="png", dpi=FIGURE_DPI)
     return path
 
 
@@ -176,13 +170,8 @@ def write_figures(model_dir: str, results: dict) -> str:
 
 def save_examples(path: str, **arrays) -> None:
     """np.savez_compressed to `path`, atomically (temp file, then rename)."""
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp{os.getpid()}")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(tmp, "wb") as f:
-        f.write(buf.getvalue())
-    os.replace(tmp, path)
+    with atomic_open(path) as f:
+        np.savez_compressed(f, **arrays)
 
 
 def load_examples(path: str) -> Optional[dict]:

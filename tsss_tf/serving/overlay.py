@@ -5,6 +5,7 @@ import os
 import numpy as np
 from PIL import Image
 
+from tsss_tf.atomic import atomic_open
 from tsss_tf.data.palette import color_palette, colorize
 
 
@@ -21,13 +22,8 @@ def overlay(image: np.ndarray, class_map: np.ndarray, alpha: float = 0.5) -> np.
 
 def _save_atomic(picture: Image.Image, path: str) -> str:
     path = os.path.abspath(path)
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    try:
-        picture.save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_open(path) as f:
+        picture.save(f, format="PNG")
     return path
 
 

@@ -123,14 +123,8 @@ class PseudoLabelStore:
         if self._complete_on_disk:  # new labels make the recorded count and stats stale
             self._write_manifest({"fingerprint": self.fingerprint, "complete": False})
             self._complete_on_disk = False
-        tmp = os.path.join(self.directory, f".{name}.{os.getpid()}.tmp.png")
-        try:
-            write_palette_png(tmp, label.astype(np.uint8))
-            os.replace(tmp, final)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        with atomic_open(final) as f:
+            write_palette_png(f, label.astype(np.uint8))
 
     def read(self, name: str) -> np.ndarray:
         """The label map uint8 [H, W] (palette indices)."""

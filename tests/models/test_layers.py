@@ -74,3 +74,42 @@ def test_registry():
         get_backbone("nope")
     with pytest.raises(ValueError, match="already registered"):
         register_backbone("simple")(type("Other", (), {}))
+
+
+@pytest.mark.parametrize("h,w", [(9, 7), (8, 10)])
+def test_strided_pointwise_conv_matches_strided_conv(h, w):
+    """A strided 1x1 ConvNormAct is a subsample + stride-1 conv: the same function as
+    tf.nn.conv2d with that stride and "same" padding, odd and even sizes."""
+    import tensorflow as tf
+    layer = ConvNormAct(5, kernel_size=1, strides=2, norm="none", activation=None)
+    x = _x((2, h, w, 3))
+    y = layer(x)
+    expected = tf.nn.conv2d(x, layer.conv.kernel, 2, "SAME") + layer.conv.bias
+    assert tuple(y.shape) == tuple(layer.compute_output_shape(x.shape)) == (2, -(-h // 2),
+                                                                            -(-w // 2), 5)
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_strided_pointwise_conv_gradient_runs():
+    """TF 2.21's oneDNN Conv2DBackpropFilter of a strided 1x1 conv kills the process at this
+    shape (the simple backbone's stage-1 shortcut at crop 160). ConvNormAct avoids that op;
+    run in a child process so that a crash fails this test instead of killing pytest."""
+    import subprocess
+    import sys
+    code = (
+        "import numpy as np, tensorflow as tf\n"
+        "from tsss_tf.models.layers import ConvNormAct\n"
+        "layer = ConvNormAct(24, kernel_size=1, strides=2, norm='batch')\n"
+        "x = tf.random.normal([16, 80, 80, 12])\n"
+        "@tf.function\n"
+        "def step():\n"
+        "    with tf.GradientTape() as tape:\n"
+        "        loss = tf.reduce_sum(tf.square(layer(x, training=True)))\n"
+        "    return tape.gradient(loss, layer.trainable_variables)\n"
+        "for _ in range(3):\n"
+        "    grads = step()\n"
+        "print('ok', all(bool(tf.reduce_all(tf.math.is_finite(g))) for g in grads))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().endswith("ok True"), proc.stdout

@@ -68,7 +68,13 @@ def resize_to(x, like):
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class ConvNormAct(keras.layers.Layer):
-    """Convolution ("same" padding), optional GroupNorm, optional activation.
+    """Convolution ("same" padding), optional normalisation, optional activation.
+
+    A strided 1x1 convolution is computed as a subsample (`x[:, ::s, ::s]`) followed by a
+    stride-1 convolution with the same kernel: the same function and the same variables, but
+    TF 2.21's oneDNN filter gradient of a strided 1x1 convolution crashes the process (double
+    free / segfault) at some shapes, e.g. [16, 80, 80, 12] -> 24 channels
+    (tests/models/test_layers.py::test_strided_pointwise_conv_gradient_runs).
 
     Example:
     >>> import numpy as np
@@ -83,8 +89,10 @@ class ConvNormAct(keras.layers.Layer):
         self.filters, self.kernel_size, self.strides = int(filters), int(kernel_size), int(strides)
         self.dilation_rate, self.norm, self.groups = int(dilation_rate), norm, int(groups)
         self.activation = activation
+        self._subsample = self.kernel_size == 1 and self.strides > 1
         self.conv = keras.layers.Conv2D(
-            self.filters, self.kernel_size, strides=self.strides, padding="same",
+            self.filters, self.kernel_size, strides=1 if self._subsample else self.strides,
+            padding="same",
             dilation_rate=self.dilation_rate, use_bias=(norm == "none"),
             kernel_initializer="he_normal", name="conv")
         self.norm_layer = make_norm(norm, self.filters, self.groups, name="norm")
@@ -93,13 +101,20 @@ class ConvNormAct(keras.layers.Layer):
     def build(self, input_shape):
         maybe_build(self.conv, input_shape)
         if self.norm_layer is not None:
-            maybe_build(self.norm_layer, self.conv.compute_output_shape(input_shape))
+            maybe_build(self.norm_layer, self.compute_output_shape(input_shape))
         self.built = True
 
     def compute_output_shape(self, input_shape):
+        if self._subsample:
+            s = self.strides
+            input_shape = tuple(input_shape[:1]) + tuple(
+                None if d is None else -(-d // s) for d in input_shape[1:3]) + tuple(
+                input_shape[3:])
         return self.conv.compute_output_shape(input_shape)
 
     def call(self, x, training=False):
+        if self._subsample:
+            x = x[:, ::self.strides, ::self.strides, :]
         x = self.conv(x)
         if self.norm_layer is not None:
             x = self.norm_layer(x)

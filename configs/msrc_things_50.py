@@ -6,7 +6,7 @@ Reaches:  not yet measured with a pretrained backbone (issue: real photographs);
           from-scratch backbone used here is a placeholder for the pretrained ones.
 """
 
-from tsss_tf.config import DataConfig, ExperimentConfig, SplitConfig
+from tsss_tf.config import DataConfig, ExperimentConfig, ModelConfig, SplitConfig, TransferConfig
 from tsss_tf.configs._paths import shared_data
 
 DEFAULT_DIR = shared_data("msrc_things")
@@ -20,4 +20,7 @@ def get_config() -> ExperimentConfig:
         name="msrc_things_50",
         data=DataConfig(dataset="voc", data_dir=DEFAULT_DIR, crop_size=160, eval_size=224),
         split=SplitConfig(name="msrc_things_50", strong=STRONG, weak=WEAK),
+        model=ModelConfig(backbone="efficientnet_lite0", backbone_weights="imagenet",
+                          output_stride=16, freeze_backbone=True),
+        transfer=TransferConfig(cam_objectness=0.8),
     )

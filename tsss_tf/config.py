@@ -161,6 +161,9 @@ class TransferConfig:
     confidence: float = 0.6
     scale: float = 0.5
     min_mass: float = 1e-3
+    # Objectness for seeds and the foreground mask: max(M, cam_objectness * strongest
+    # normalised CAM of a present category); 0 = M alone (transfer.diffusion.transfer_labels).
+    cam_objectness: float = 0.0
     batch_size: int = 32
 
 

@@ -3,8 +3,8 @@ import pytest
 import tensorflow as tf
 
 from tsss_tf.transfer.affinity import local_affinity, window_offsets
-from tsss_tf.transfer.diffusion import (diffuse, labels_from_scores, make_seeds,
-                                        transfer_labels)
+from tsss_tf.transfer.diffusion import (cam_supported_objectness, diffuse, labels_from_scores,
+                                        make_seeds, transfer_labels)
 
 PARAMS = dict(fg_high=0.6, fg_low=0.3, cam_threshold=0.2, alpha=0.9, steps=20, radius=2,
               sigma_color=0.1, sigma_feat=0.5, confidence=0.2)
@@ -243,3 +243,33 @@ def test_in_a_tf_function_with_unknown_shapes_and_half_precision_inputs():
     assert out.shape == gt[None].shape
     assert (out == eager).mean() > 0.99  # bfloat16 rounding may move a few edge pixels
     assert iou(out[0] == 1, gt == 1) > 0.9 and iou(out[0] == 3, gt == 3) > 0.9
+
+
+def test_cam_supported_objectness():
+    m = np.array([[[0.1, 0.9], [0.2, 0.05]]], np.float32)
+    cams = np.zeros((1, 2, 2, 2), np.float32)
+    cams[0, 0, 0] = [1.0, 0.2]
+    cams[0, 1, 0] = [0.1, 0.3]
+    np.testing.assert_array_equal(cam_supported_objectness(m, cams, 0.0), m)
+    np.testing.assert_allclose(cam_supported_objectness(m, cams, 0.8),
+                               [[[0.8, 0.9], [0.24, 0.05]]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_cam_objectness_labels_an_object_the_objectness_misses(scale):
+    """Blob 2's objectness is background-low everywhere (a weak category M does not see as an
+    object): with M alone the blob is labelled background; with cam_objectness the part that
+    its (narrow) present CAM covers becomes foreground and takes its category, nothing outside
+    the blob does, and blob 1 is unchanged."""
+    image, m, cams, feats, present, gt = two_blobs()
+    m = m.copy()
+    m[0][gt == 3] = 0.03
+    base = transfer_labels(image, m, cams, feats, present, scale=scale, **FAST,
+                           **PARAMS).numpy()[0]
+    assert (base[gt == 3] == 3).mean() < 0.05
+    lab = transfer_labels(image, m, cams, feats, present, scale=scale, cam_objectness=0.8,
+                          **FAST, **PARAMS).numpy()[0]
+    assert lab[48, 47] == 3 and (lab[gt == 3] == 3).mean() > 0.2
+    assert ((lab == 3) & (gt != 3)).sum() == 0
+    assert iou(lab == 1, gt == 1) > 0.85
+    assert lab[0, 63] == 0 and lab[63, 0] == 0  # far background stays background

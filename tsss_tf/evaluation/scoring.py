@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from tsss_tf.data.pipeline import eval_dataset, weak_records
 from tsss_tf.data.voc import read_mask_file
 from tsss_tf.evaluation.metrics import (StreamingConfusionMatrix, confusion_matrix,
                                         evaluate_dataset, miou_report)
+from tsss_tf.transfer.stage import make_transfer_fn
 
 
 def report_for(data, cm) -> dict:
@@ -46,4 +49,33 @@ def evaluate_pseudo_labels(data, store) -> dict:
     rep = report_for(data, acc.matrix)
     rep["labelled_fraction"] = labelled / max(1, labelled + ignored)
     rep["num_images"] = len(weak_records(data))
+    return rep
+
+
+def evaluate_transfer(lnet, data, set_name: str, tcfg, size: int, batch_size: int = 16) -> dict:
+    """Label transfer scored on a fully annotated image set (e.g. val), for choosing the
+    transfer settings without opening a weak training image's mask.
+
+    Every image is transferred with its image-level tags (from its mask, as for a weak image),
+    at `size` (the eval resize and padding); the labels are compared with its mask where they
+    are not 255. Returns the mIoU report plus "labelled_fraction", "num_images" and
+    "ms_per_image" (L-Net forward + transfer)."""
+    fn = make_transfer_fn(lnet, tcfg)
+    acc = StreamingConfusionMatrix(data.num_classes)
+    labelled = total = images = 0
+    seconds = 0.0
+    for batch in eval_dataset(data, set_name, batch_size, size=size):
+        t = time.perf_counter()
+        pred = fn(batch["image"], batch["labels"]).numpy()
+        seconds += time.perf_counter() - t
+        truth = batch["mask"].numpy()
+        valid = truth != 255
+        labelled += int((valid & (pred != 255)).sum())
+        total += int(valid.sum())
+        images += len(pred)
+        acc.update(confusion_matrix(np.where(pred != 255, truth, 255).astype(np.int32),
+                                    pred.astype(np.int32), data.num_classes).numpy())
+    rep = report_for(data, acc.matrix)
+    rep.update(labelled_fraction=labelled / max(1, total), num_images=images,
+               ms_per_image=1e3 * seconds / max(1, images), set=set_name)
     return rep

@@ -16,7 +16,7 @@ from tsss_tf.transfer.diffusion import transfer_labels
 from tsss_tf.transfer.pseudo_labels import PseudoLabelStore
 
 TRANSFER_KEYS = ("fg_high", "fg_low", "cam_threshold", "alpha", "steps", "radius",
-                 "sigma_color", "sigma_feat", "confidence", "scale", "min_mass")
+                 "sigma_color", "sigma_feat", "confidence", "scale", "min_mass", "cam_objectness")
 
 
 def transfer_kwargs(tcfg) -> dict:

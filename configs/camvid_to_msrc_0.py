@@ -18,7 +18,8 @@ Reaches:  not yet measured (issue 9: report full, strong_only, lnet_only, tsss a
           full over the weak classes, against the paper's 89.4% at 0% on VOC 2012).
 """
 
-from tsss_tf.config import DataConfig, ExperimentConfig, SourceDataConfig, SplitConfig
+from tsss_tf.config import (DataConfig, ExperimentConfig, ModelConfig, SourceDataConfig,
+                            SplitConfig, TransferConfig)
 from tsss_tf.configs._paths import shared_data
 
 STRONG = ("pole", "sign", "fence", "car", "pedestrian", "bicyclist")
@@ -37,4 +38,9 @@ def get_config() -> ExperimentConfig:
                 category_map=tuple(f"{c}=background" for c in CAMVID_BACKGROUND)),
             source_ratio=0.5),
         split=SplitConfig(name="camvid_to_msrc_0", strong=STRONG, weak=WEAK),
+        # As msrc_things_50: ImageNet EfficientNet-Lite0, frozen, output stride 16; and
+        # CAM-supported objectness (objectness learnt on street things does not see animals).
+        model=ModelConfig(backbone="efficientnet_lite0", backbone_weights="imagenet",
+                          output_stride=16, freeze_backbone=True),
+        transfer=TransferConfig(cam_objectness=0.8),
     )

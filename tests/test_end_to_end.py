@@ -108,3 +108,47 @@ def test_finished_lnet_without_checkpoint_is_an_error_not_random_weights(run, tm
     exp = Experiment(cfg, copy, strategy=one_cpu_strategy(), progress=False)
     with pytest.raises(DataError, match="holds no checkpoint"):
         exp.lnet()
+
+
+def test_transfer_sweep_tool_scores_settings_on_val(run, tmp_path):
+    """tools/transfer_sweep.py loads the run's L-Net and scores each grid setting on val."""
+    cfg, model_dir, _, exp = run
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    tool = os.path.join(root, "tools", "transfer_sweep.py")
+    out_json = str(tmp_path / "sweep.json")
+    proc = subprocess.run([sys.executable, tool, f"--model_dir={model_dir}",
+                           "--grid=transfer.cam_objectness=0,0.8", f"--json={out_json}"],
+                          capture_output=True, text=True, timeout=600, env=dict(os.environ))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.load(open(out_json))
+    assert [r["setting"] for r in rows] == [["transfer.cam_objectness=0"],
+                                             ["transfer.cam_objectness=0.8"]]
+    for r in rows:
+        assert r["eval_set"] == cfg.data.val_set
+        assert 0.0 <= r["miou"] <= 1.0 and 0.0 <= r["labelled_fraction"] <= 1.0
+    assert "transfer.cam_objectness=0.8" in proc.stdout
+    bad = subprocess.run([sys.executable, tool, f"--model_dir={model_dir}", "--grid=lnet.steps=1"],
+                         capture_output=True, text=True, timeout=600, env=dict(os.environ))
+    assert bad.returncode == 2 and "expected transfer.FIELD" in bad.stderr
+
+
+def test_pseudo_labels_of_another_lnet_training_are_not_reused(run, tmp_path):
+    """The pseudo-label fingerprint holds the L-Net checkpoint's identity: after the L-Net is
+    retrained (here: a new checkpoint with changed weights), the old labels are refused."""
+    import shutil
+
+    import tensorflow as tf
+
+    from tsss_tf.data.voc import DataError
+
+    cfg, model_dir, _, _ = run
+    copy = str(tmp_path / "run")
+    shutil.copytree(model_dir, copy)
+    exp = Experiment(cfg, copy, strategy=one_cpu_strategy(), progress=False)
+    assert exp.store().is_complete()  # same L-Net: the labels are reused
+    lnet = exp.lnet()
+    lnet.trainable_variables[0].assign_add(tf.ones_like(lnet.trainable_variables[0]))
+    tf.train.CheckpointManager(tf.train.Checkpoint(model=lnet),
+                               os.path.join(copy, "lnet", "ckpt"), max_to_keep=None).save()
+    with pytest.raises(DataError, match="fingerprint.*transfer the labels again"):
+        Experiment(cfg, copy, strategy=one_cpu_strategy(), progress=False).store()

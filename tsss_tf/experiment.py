@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import time
+from typing import Optional
 
 import keras
 import tensorflow as tf
@@ -126,13 +127,28 @@ class Experiment:
     def pseudo_dir(self) -> str:
         return os.path.join(self.model_dir, "transfer", "pseudo_labels")
 
+    def _lnet_weights_id(self) -> Optional[str]:
+        """sha256 of the latest L-Net checkpoint's index (it holds a checksum of every
+        tensor), so that labels from another training of the L-Net are never reused."""
+        latest = tf.train.latest_checkpoint(os.path.join(self.stage_dir("lnet"), "ckpt"))
+        if latest is None:
+            return None
+        with open(latest + ".index", "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()[:16]
+
     def store(self) -> PseudoLabelStore:
         c = self.cfg
         fp = json.dumps({"split": self.data.split.content_hash(), "seed": c.seed,
                          "data": c.data.__dict__, "model": c.model.__dict__,
                          "lnet": c.lnet.__dict__, "transfer": transfer_kwargs(c.transfer),
-                         "size": c.data.eval_size}, sort_keys=True, default=str)
-        return PseudoLabelStore(self.pseudo_dir(), hashlib.sha256(fp.encode()).hexdigest()[:16])
+                         "size": c.data.eval_size, "lnet_weights": self._lnet_weights_id()},
+                        sort_keys=True, default=str)
+        try:
+            return PseudoLabelStore(self.pseudo_dir(),
+                                    hashlib.sha256(fp.encode()).hexdigest()[:16])
+        except ValueError as e:
+            raise DataError(f"{e}. Delete {os.path.dirname(self.pseudo_dir())} to transfer "
+                            "the labels again from this L-Net.") from None
 
     def done(self, stage: str) -> bool:
         return os.path.exists(os.path.join(self.stage_dir(stage), "metrics.json"))

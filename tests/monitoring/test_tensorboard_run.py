@@ -230,8 +230,25 @@ def test_figures_take_class_ids_from_results_not_the_sorted_json_keys(run):
     from tsss_tf.data.embedded import TARGET_CATEGORIES
 
     _, _, results, _, _ = run
-    names = figures._class_names(results)
+    names = figures.class_names_from_results(results)
     assert names == ["background", *TARGET_CATEGORIES]
     assert names != sorted(names)
     with pytest.raises(ValueError, match="class_names"):
-        figures._class_names({"variants": results["variants"]})
+        figures.class_names_from_results({"variants": results["variants"]})
+
+
+def test_prediction_figure_tool_draws_without_the_photographs(run, tmp_path):
+    """tools/prediction_figure.py --noimages: the grid without the image column (a figure
+    that redistributes no photograph), one 1.7-inch column narrower than the run's own."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("matplotlib")
+    _, model_dir, _, _, _ = run
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = str(tmp_path / "grid.png")
+    proc = subprocess.run([sys.executable, os.path.join(root, "tools", "prediction_figure.py"),
+                           f"--model_dir={model_dir}", f"--out={out}", "--noimages"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert _png_size(out) == (540, 790)       # 7.1 - 1.7 in wide, same height

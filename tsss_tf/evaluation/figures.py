@@ -62,7 +62,7 @@ def iou_bar_chart(results: dict, path: str) -> Optional[str]:
     variants = [v for v in VARIANTS if v in results.get("variants", {})]
     if not variants:
         return None
-    names = _class_names(results)
+    names = class_names_from_results(results)
     kinds = results.get("class_kinds", {})
     fig = Figure(figsize=bar_chart_inches(len(names)), dpi=FIGURE_DPI)
     ax = fig.add_axes([0.07, 0.22, 0.76, 0.68])
@@ -91,8 +91,12 @@ def iou_bar_chart(results: dict, path: str) -> Optional[str]:
     return _save(fig, path)
 
 
-def prediction_grid(examples: Dict[str, dict], class_names, path: str) -> Optional[str]:
-    """Rows: the saved test images; columns: image | ground truth | each variant."""
+def prediction_grid(examples: Dict[str, dict], class_names, path: str,
+                    with_images: bool = True) -> Optional[str]:
+    """Rows: the saved test images; columns: image | ground truth | each variant.
+
+    with_images=False leaves the photograph column out: a figure that can be published where
+    the data set's licence does not allow its images to be redistributed."""
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
@@ -101,15 +105,15 @@ def prediction_grid(examples: Dict[str, dict], class_names, path: str) -> Option
         return None
     first = examples[variants[0]]
     n = len(first["image"])
-    fig = Figure(figsize=grid_inches(n, len(variants)), dpi=FIGURE_DPI)
-    cols = ["image", "ground truth"] + variants
+    cols = (["image"] if with_images else []) + ["ground truth"] + variants
+    fig = Figure(figsize=grid_inches(n, len(cols) - 2), dpi=FIGURE_DPI)
     axes = fig.subplots(n, len(cols), squeeze=False,
                         gridspec_kw=dict(left=0.01, right=0.99, top=1 - 0.3 / fig.get_figheight(),
                                          bottom=0.8 / fig.get_figheight(), wspace=0.04,
                                          hspace=0.04))
     seen = set()
     for i in range(n):
-        tiles = [first["image"][i], label_tile(first["truth"][i])]
+        tiles = ([first["image"][i]] if with_images else []) + [label_tile(first["truth"][i])]
         seen.update(np.unique(first["truth"][i]).tolist())
         for v in variants:
             pred = examples[v]["prediction"][i]
@@ -130,7 +134,7 @@ def prediction_grid(examples: Dict[str, dict], class_names, path: str) -> Option
     return _save(fig, path)
 
 
-def _class_names(results: dict) -> list:
+def class_names_from_results(results: dict) -> list:
     """Class names in class-id order: `results["class_names"]`. The per-class dicts of
     results.json are written with sorted keys, so their order is alphabetical and must never be
     taken for the class ids (a prediction's colour is its class id)."""
@@ -155,7 +159,7 @@ def write_figures(model_dir: str, results: dict) -> str:
                          f"classes marked]({BAR_FILE})")
         examples = {v: e for v in VARIANTS
                     if (e := load_examples(os.path.join(model_dir, v, EXAMPLES_FILE)))}
-        class_names = _class_names(results)
+        class_names = class_names_from_results(results)
         if examples and prediction_grid(examples, class_names,
                                         os.path.join(model_dir, GRID_FILE)):
             links.append(f"![Test predictions: image, ground truth, each variant]"

@@ -81,6 +81,22 @@ def _synthetic_batch(cfg, num_classes, num_categories, rng):
             "strong": tf.constant((np.arange(b) % 2).astype(np.float32))}
 
 
+def timed_interleaved(fns: dict, rounds: int, warmup: int = 3) -> dict:
+    """Median seconds of each fn() of `fns`, called in turn within every round, so that a
+    change of load on the machine hits all of them alike (their ratios are then the figure
+    to read, not the absolute times)."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
 class Bench:
     def __init__(self, cfg, repeats):
         from tsss_tf.data.sources import ExperimentData
@@ -250,6 +266,15 @@ class Bench:
                                     "size": s, "batch": b}
         self.row(f"label transfer, {s}x{s}", 1e3 * sec / b, "ms/img")
         self.row(f"L-Net forward + label transfer, {s}x{s}", 1e3 * sec_all / b, "ms/img")
+        # Settings that trade output for speed (their quality: tools/transfer_sweep.py).
+        for name, change in (("radius 1", {"radius": 1}), ("10 walk steps", {"steps": 10}),
+                             ("scale 0.4", {"scale": 0.4})):
+            kv = dict(kw, **change)
+            fast = tf.function(lambda *a, kv=kv: transfer_labels(*a, **kv))
+            sec_v = timed(lambda: fast(images, prob, out["cams"], out["features"],
+                                       tags).numpy(), self.repeats)
+            self.results["transfer"][f"ms_per_image_{name.replace(' ', '_')}"] = 1e3 * sec_v / b
+            self.row(f"label transfer, {s}x{s}, {name}", 1e3 * sec_v / b, "ms/img")
 
     # -- export -----------------------------------------------------------------------------
     def export(self):
@@ -260,26 +285,35 @@ class Bench:
         gen = self.pnet_trainer("full").gen
         size = cfg.data.eval_size
         images = tf.constant(self.rng.integers(0, 256, (1, size, size, 3)).astype(np.uint8))
+        module = SegmenterModule(gen, self.data.num_classes, self.data.num_background, size,
+                                 os.devnull)
+        same = module.signatures()["tensor"]  # the exported function, not reloaded
+        traced = tf.function(lambda x: module.from_tensor(x))  # traced for this image's shape
+        raw = tf.function(lambda x: gen(tf.cast(x, tf.float32), training=False))
         with tempfile.TemporaryDirectory() as d:
             path = export_saved_model(gen, self.data.class_names, self.data.num_background,
                                       size, d)
-            loaded = tf.saved_model.load(path)
-            served = loaded.signatures["tensor"]
-            sec_saved = timed(lambda: served(images=images)["class_map"].numpy(),
-                              self.repeats * 3)
-        module = SegmenterModule(gen, self.data.num_classes, self.data.num_background, size,
-                                 os.devnull)
-        local = tf.function(lambda x: module.from_tensor(x))
-        sec_local = timed(lambda: local(images)["class_map"].numpy(), self.repeats * 3)
-        raw = tf.function(lambda x: gen(tf.cast(x, tf.float32), training=False))
-        sec_raw = timed(lambda: raw(images).numpy(), self.repeats * 3)
-        self.results["export"] = {"saved_model_ms": 1e3 * sec_saved,
-                                  "in_process_ms": 1e3 * sec_local, "raw_model_ms": 1e3 * sec_raw,
-                                  "ratio": sec_saved / sec_local, "size": size}
-        self.row(f"export: reloaded SavedModel, 1 image {size}px", 1e3 * sec_saved, "ms")
-        self.row("export: same function in process", 1e3 * sec_local, "ms")
-        self.row("export: bare P-Net call in process", 1e3 * sec_raw, "ms")
-        self.row("reloaded / in process", sec_saved / sec_local, "x")
+            served = tf.saved_model.load(path).signatures["tensor"]
+            sec = timed_interleaved({
+                "saved": lambda: served(images=images)["class_map"].numpy(),
+                "same": lambda: same(images)["class_map"].numpy(),
+                "traced": lambda: traced(images)["class_map"].numpy(),
+                "raw": lambda: raw(images).numpy()}, self.repeats * 10)
+        self.results["export"] = {"saved_model_ms": 1e3 * sec["saved"],
+                                  "in_process_ms": 1e3 * sec["same"],
+                                  "in_process_traced_ms": 1e3 * sec["traced"],
+                                  "raw_model_ms": 1e3 * sec["raw"],
+                                  "ratio": sec["saved"] / sec["same"],
+                                  "ratio_to_traced": sec["saved"] / sec["traced"], "size": size}
+        self.row(f"export: reloaded SavedModel `tensor` signature, 1 image {size}px",
+                 1e3 * sec["saved"], "ms")
+        self.row("export: the same signature function in process (not reloaded)",
+                 1e3 * sec["same"], "ms")
+        self.row("export: `from_tensor` traced for this image shape in process",
+                 1e3 * sec["traced"], "ms")
+        self.row("export: bare P-Net call in process", 1e3 * sec["raw"], "ms")
+        self.row("reloaded / same function in process", sec["saved"] / sec["same"], "x")
+        self.row("reloaded / traced for the shape in process", sec["saved"] / sec["traced"], "x")
 
     # -- XLA and mixed precision ------------------------------------------------------------
     def precision(self):
@@ -344,7 +378,8 @@ def main(argv):
     print("\n".join(table))
     bench.results.update(config=cfg.name, cpus=os.cpu_count(), tensorflow=tf.__version__,
                          table=table)
-    with open(FLAGS.json, "w", encoding="utf-8") as f:
+    from tsss_tf.atomic import atomic_open
+    with atomic_open(FLAGS.json, "w") as f:
         json.dump(bench.results, f, indent=2, default=float)
         f.write("\n")
     print(f"results: {FLAGS.json}")

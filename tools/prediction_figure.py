@@ -5,7 +5,7 @@ results.md. For data sets whose licence forbids redistributing their images (msr
 CamVid), --noimages draws ground truth and predictions only: the figure the README shows.
 
     python tools/prediction_figure.py --model_dir=runs/msrc_things_50_seed0 \\
-        --out=docs/msrc_things_50_predictions.png --noimages
+        --out=docs/msrc_things_50_predictions.png --noimages --recompute
 """
 
 import json
@@ -20,12 +20,43 @@ flags.DEFINE_string("model_dir", None, "A finished run (results.json and the var
                     "test examples).", required=True)
 flags.DEFINE_string("out", None, "PNG to write.", required=True)
 flags.DEFINE_boolean("images", True, "Draw the photograph column.")
+flags.DEFINE_boolean("recompute", False, "First predict the test examples again with each "
+                     "variant's checkpoint (runs of older versions saved the first test images; "
+                     "this picks images that show as many categories as they can).")
 FLAGS = flags.FLAGS
+
+
+def recompute_examples(model_dir: str) -> None:
+    import dataclasses
+
+    import tensorflow as tf
+
+    from tsss_tf.config import ExperimentConfig
+    from tsss_tf.evaluation import figures
+    from tsss_tf.experiment import Experiment
+    from tsss_tf.training.builders import build_pnet, build_variables
+    from tsss_tf.training.restore import restore_model
+
+    with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as f:
+        cfg = ExperimentConfig.from_dict(json.load(f))
+    exp = Experiment(cfg, model_dir, progress=False)
+    for variant in figures.VARIANTS:
+        latest = tf.train.latest_checkpoint(os.path.join(model_dir, variant, "ckpt"))
+        if latest is None:
+            continue
+        model = build_pnet(dataclasses.replace(cfg.model, backbone_weights=None),
+                           exp.data.num_classes)
+        build_variables(model, cfg.data.crop_size)
+        restore_model(tf.train.Checkpoint(generator=model), model, latest, variant)
+        exp.monitor.after_variant(variant, model)
 
 
 def main(argv):
     del argv
     from tsss_tf.evaluation import figures
+
+    if FLAGS.recompute:
+        recompute_examples(FLAGS.model_dir)
 
     with open(os.path.join(FLAGS.model_dir, "results.json"), encoding="utf-8") as f:
         results = json.load(f)

@@ -239,7 +239,8 @@ def test_figures_take_class_ids_from_results_not_the_sorted_json_keys(run):
 
 def test_prediction_figure_tool_draws_without_the_photographs(run, tmp_path):
     """tools/prediction_figure.py --noimages: the grid without the image column (a figure
-    that redistributes no photograph), one 1.7-inch column narrower than the run's own."""
+    that redistributes no photograph), one 1.7-inch column narrower than the run's own;
+    --recompute predicts the examples again from the checkpoints."""
     import subprocess
     import sys
 
@@ -248,7 +249,8 @@ def test_prediction_figure_tool_draws_without_the_photographs(run, tmp_path):
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     out = str(tmp_path / "grid.png")
     proc = subprocess.run([sys.executable, os.path.join(root, "tools", "prediction_figure.py"),
-                           f"--model_dir={model_dir}", f"--out={out}", "--noimages"],
+                           f"--model_dir={model_dir}", f"--out={out}", "--noimages",
+                           "--recompute"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert _png_size(out) == (540, 790)       # 7.1 - 1.7 in wide, same height

@@ -129,6 +129,9 @@ def prediction_grid(examples: Dict[str, dict], class_names, path: str,
     pal = color_palette()
     handles = [Patch(facecolor=pal[c] / 255.0, edgecolor="black", label=class_names[c])
                for c in sorted(seen) if c < len(class_names)]
+    if 255 in seen:  # void / padding in the ground truth: not scored
+        handles.append(Patch(facecolor=pal[255] / 255.0, edgecolor="black",
+                             label="ignored (not scored)"))
     fig.legend(handles=handles, loc="lower center", ncol=min(6, max(1, len(handles))),
                fontsize=7, frameon=False)
     return _save(fig, path)

@@ -44,6 +44,29 @@ def _first_batch(data, recs) -> Dict[str, np.ndarray]:
     return {k: v.numpy() for k, v in next(iter(ds)).items()}
 
 
+def covering_records(recs, n: int, first=()) -> list:
+    """n records, in set order, chosen greedily to show categories not shown yet: first those
+    with an unshown category of `first` (class ids), then those with any unshown category,
+    then the remaining records in order.
+
+    >>> from tsss_tf.data.sources import Record
+    >>> recs = [Record(str(i), "", "", p, "strong") for i, p in enumerate([(1,), (1,), (2,), (3,)])]
+    >>> [r.name for r in covering_records(recs, 3, first={3})]
+    ['3', '0', '2']
+    """
+    chosen, shown = [], set()
+    for pool in (set(first), None):
+        for r in recs:
+            if len(chosen) == n:
+                return chosen
+            new = set(r.present) - shown
+            if r not in chosen and (new & pool if pool is not None else new):
+                chosen.append(r)
+                shown |= set(r.present)
+    chosen += [r for r in recs if r not in chosen][:n - len(chosen)]
+    return chosen
+
+
 class ExperimentMonitor:
     """Panels, examples and hparams of one Experiment (duck-typed: cfg, data, writer, chief,
     model_dir, done(stage), lnet())."""
@@ -174,11 +197,14 @@ class ExperimentMonitor:
 
     # -- after a variant, after the experiment ----------------------------------------------
     def after_variant(self, variant: str, model) -> None:
-        """Saves the prediction of the variant on the first test images (for the figures)."""
+        """Saves the prediction of the variant on a few test images that show as many
+        categories as they can, weak ones first (`covering_records`), for the figures."""
         c = self.exp.cfg
         if not self.exp.chief or not c.data.test_set:
             return
-        recs = self.exp.data.records(c.data.test_set)[:max(c.panel_images, 1)]
+        weak = {i for i, k in enumerate(self.exp.data.class_kinds) if k == 2}
+        recs = covering_records(self.exp.data.records(c.data.test_set),
+                                max(c.panel_images, 1), first=weak)
         if not recs:
             return
         batch = _first_batch(self.exp.data, recs)

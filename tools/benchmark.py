@@ -7,6 +7,8 @@ What it measures (the default config, embedded_50, unless said otherwise):
   peak        float32 FLOP/s of a large matmul (the machine's practical peak)
   lnet_step   one L-Net train step (our loop's `_chunk`, 10 steps per call): images/s, FLOP/s
   pnet_step   one P-Net + discriminator ("tsss") train step: images/s, FLOP/s
+  conv_ceiling  each convolution of that step timed alone at its own shape (forward and both
+              gradients): the FLOP/s such layers reach here, and their share of the step's time
   fit         the same generator ("full" variant: CE only) by keras.Model.fit vs our loop
   input       the tf.data training stream alone (images/s) against the L-Net step's consumption
   transfer    label transfer (affinity + self-diffusion, `transfer_labels`) ms per 320x320
@@ -45,8 +47,8 @@ flags.DEFINE_string("json", "benchmark.json", "Where to write the results as JSO
 flags.DEFINE_integer("repeats", 10, "Timed calls per measurement (after warm-up).")
 flags.DEFINE_integer("matmul_size", 2048, "Side of the square matmul that measures the peak.")
 flags.DEFINE_integer("transfer_size", 320, "Image side for the label transfer figure.")
-flags.DEFINE_list("skip", [], "Measurements to leave out (peak, lnet_step, pnet_step, fit, "
-                  "input, transfer, export, precision).")
+flags.DEFINE_list("skip", [], "Measurements to leave out (peak, lnet_step, pnet_step, "
+                  "conv_ceiling, fit, input, transfer, export, precision).")
 flags.DEFINE_bool("deterministic", False, "Op determinism (measures its cost).")
 
 
@@ -192,6 +194,65 @@ class Bench:
         if key == "pnet_step":
             self._flops_row("P-Net + D", per_image * rate)
         return rate
+
+    # -- the ceiling of the convolutions ----------------------------------------------------
+    def conv_ceiling(self):
+        """Every convolution of the P-Net + D step timed alone at its own shape (forward and
+        both gradients): the FLOP/s these layer shapes reach on this machine (the ceiling of
+        a step made of them) and the share of the step's time they take."""
+        import keras
+
+        cfg = self.cfg
+        b, s = cfg.global_batch_size, cfg.data.crop_size
+        t = self.pnet_trainer("tsss")
+        calls = []
+        original = keras.layers.Conv2D.call
+
+        def record(layer, x, *args, **kwargs):
+            calls.append((layer, tuple(int(d) for d in x.shape)))
+            return original(layer, x, *args, **kwargs)
+
+        x = tf.zeros([b, s, s, 3])
+        keras.layers.Conv2D.call = record
+        try:
+            t.gen(x, training=False)
+            n_gen = len(calls)
+            t.disc((x, tf.zeros([b, s, s, self.data.num_classes])), training=False)
+        finally:
+            keras.layers.Conv2D.call = original
+        total_flops = total_sec = 0.0
+        for i, (layer, shape) in enumerate(calls):
+            kh, kw, cin, cout = (int(d) for d in layer.kernel.shape)
+            strides, dil = int(layer.strides[0]), int(layer.dilation_rate[0])
+            xin = tf.random.stateless_normal(shape, seed=[i, 0])
+            w = tf.random.stateless_normal([kh, kw, cin, cout], seed=[i, 1])
+
+            @tf.function
+            def fwd_bwd(xin=xin, w=w, strides=strides, dil=dil, pad=layer.padding.upper()):
+                with tf.GradientTape() as tape:
+                    tape.watch([xin, w])
+                    y = tf.nn.conv2d(xin, w, strides, pad, dilations=dil)
+                    loss = tf.reduce_sum(y)
+                return tape.gradient(loss, [xin, w])
+
+            out = fwd_bwd()
+            sec = timed(lambda: [g.numpy() for g in fwd_bwd()], self.repeats)
+            ho, wo = -(-shape[1] // strides), -(-shape[2] // strides)
+            flops = 3 * 2.0 * shape[0] * ho * wo * kh * kw * cin * cout
+            times = 2 if i >= n_gen else 1  # D runs on the real and the fake pair
+            total_flops += times * flops
+            total_sec += times * sec
+            del out
+        step_sec = (cfg.global_batch_size / self.results["pnet_step"]["images_per_s"]
+                    if "pnet_step" in self.results else float("nan"))
+        rate = total_flops / total_sec
+        peak = self.results.get("peak_flops")
+        self.results["conv_ceiling"] = {"conv_flop_s": rate, "conv_seconds": total_sec,
+                                        "conv_flops": total_flops, "step_seconds": step_sec,
+                                        "num_convs": len(calls)}
+        self.row(f"the step's {len(calls)} convs alone, fwd + bwd", rate / 1e9, "GFLOP/s",
+                 f"{100 * rate / peak:.1f}% of peak" if peak else "")
+        self.row("their time / the P-Net + D step's time", total_sec / step_sec, "x")
 
     # -- fit vs our loop --------------------------------------------------------------------
     def fit(self):
@@ -352,7 +413,8 @@ class Bench:
                                 self.results[key]["flop_s"])
 
 
-ORDER = ("peak", "lnet_step", "pnet_step", "fit", "input", "transfer", "export", "precision",
+ORDER = ("peak", "lnet_step", "pnet_step", "conv_ceiling", "fit", "input", "transfer", "export",
+         "precision",
          "peak_again")
 
 

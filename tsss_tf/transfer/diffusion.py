@@ -53,7 +53,8 @@ from tsss_tf.transfer.affinity import (affinity_inputs, check_radius, local_affi
                                        transition_maps, window_offsets)
 from tsss_tf.transfer.cam import as_float32, normalize_cams, present_mask
 
-__all__ = ["make_seeds", "cam_supported_objectness", "local_affinity", "diffuse", "labels_from_scores", "transfer_labels",
+__all__ = ["make_seeds", "cam_supported_objectness", "local_affinity", "diffuse",
+           "labels_from_scores", "transfer_labels",
            "window_offsets", "IGNORE_LABEL"]
 
 IGNORE_LABEL = 255

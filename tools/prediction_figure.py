@@ -27,28 +27,20 @@ FLAGS = flags.FLAGS
 
 
 def recompute_examples(model_dir: str) -> None:
-    import dataclasses
-
-    import tensorflow as tf
-
     from tsss_tf.config import ExperimentConfig
     from tsss_tf.evaluation import figures
     from tsss_tf.experiment import Experiment
-    from tsss_tf.training.builders import build_pnet, build_variables
-    from tsss_tf.training.restore import restore_model
+    from tsss_tf.training.restore import load_trained
 
     with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as f:
         cfg = ExperimentConfig.from_dict(json.load(f))
     exp = Experiment(cfg, model_dir, progress=False)
     for variant in figures.VARIANTS:
-        latest = tf.train.latest_checkpoint(os.path.join(model_dir, variant, "ckpt"))
-        if latest is None:
-            continue
-        model = build_pnet(dataclasses.replace(cfg.model, backbone_weights=None),
-                           exp.data.num_classes)
-        build_variables(model, cfg.data.crop_size)
-        restore_model(tf.train.Checkpoint(generator=model), model, latest, variant)
-        exp.monitor.after_variant(variant, model)
+        ckpt_dir = os.path.join(model_dir, variant, "ckpt")
+        if os.path.isdir(ckpt_dir):
+            model = load_trained("pnet", cfg.model, exp.data.num_classes, ckpt_dir,
+                                 cfg.data.crop_size, f"the P-Net '{variant}'")
+            exp.monitor.after_variant(variant, model)
 
 
 def main(argv):

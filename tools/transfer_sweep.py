@@ -13,7 +13,6 @@ as JSON with --json.
     value comes from; see configs/msrc_things_50.py)
 """
 
-import dataclasses
 import itertools
 import json
 import os
@@ -47,26 +46,18 @@ def _grid(specs):
 def main(argv):
     del argv
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-
     from tsss_tf.config import apply_overrides
     from tsss_tf.data.sources import ExperimentData
     from tsss_tf.data.splits import Split
-    from tsss_tf.data.voc import DataError
     from tsss_tf.evaluation.scoring import evaluate_transfer
-    from tsss_tf.training.builders import build_lnet, build_variables
-    from tsss_tf.training.restore import restore_model
+    from tsss_tf.training.restore import load_trained
 
     with user_errors():
         cfg, model_dir = resolve_config(FLAGS, prefer_model_dir=True)
-        latest = tf.train.latest_checkpoint(os.path.join(model_dir, "lnet", "ckpt"))
-        if latest is None:
-            raise DataError(f"no L-Net checkpoint in {model_dir}/lnet/ckpt")
         data = ExperimentData(cfg.data, Split.from_config(cfg.split))
-        lnet = build_lnet(dataclasses.replace(cfg.model, backbone_weights=None),
-                          data.num_categories)
-        build_variables(lnet, cfg.data.crop_size)
-        restore_model(tf.train.Checkpoint(model=lnet), lnet, latest, "the L-Net")
+        lnet = load_trained("lnet", cfg.model, data.num_categories,
+                            os.path.join(model_dir, "lnet", "ckpt"), cfg.data.crop_size,
+                            "the L-Net")
         eval_set = FLAGS.eval_set or cfg.data.val_set
         grid = _grid(FLAGS.grid)
         rows = []

@@ -15,7 +15,6 @@ an interrupted stage resumes from its last checkpoint.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -32,11 +31,10 @@ from tsss_tf.data.voc import DataError
 from tsss_tf.evaluation import report
 from tsss_tf.evaluation.monitor import ExperimentMonitor
 from tsss_tf.evaluation.scoring import evaluate_model, evaluate_pseudo_labels
-from tsss_tf.training.builders import build_lnet, build_variables
 from tsss_tf.training.determinism import enable_determinism
 from tsss_tf.training.gan_loop import train_pnet
 from tsss_tf.training.lnet_loop import train_lnet
-from tsss_tf.training.restore import restore_model
+from tsss_tf.training.restore import load_trained
 from tsss_tf.training.strategy import is_chief, make_strategy
 from tsss_tf.transfer.pseudo_labels import PseudoLabelStore
 from tsss_tf.transfer.stage import run_transfer, transfer_kwargs
@@ -165,17 +163,11 @@ class Experiment:
         if self._lnet is None:
             if self.done("lnet"):
                 with self.strategy.scope():
-                    # every weight comes from the checkpoint: no pretrained file is read
-                    model = build_lnet(dataclasses.replace(self.cfg.model, backbone_weights=None),
-                                       self.data.num_categories)
-                    build_variables(model, self.cfg.data.crop_size)
-                ckpt_dir = os.path.join(self.stage_dir("lnet"), "ckpt")
-                latest = tf.train.latest_checkpoint(ckpt_dir)
-                if latest is None:  # restore(None) would silently keep random weights
-                    raise DataError(f"stage lnet is marked finished but {ckpt_dir} holds no "
-                                    "checkpoint; delete lnet/metrics.json to retrain it")
-                restore_model(tf.train.Checkpoint(model=model), model, latest, "the L-Net")
-                self._lnet = model
+                    self._lnet = load_trained(
+                        "lnet", self.cfg.model, self.data.num_categories,
+                        os.path.join(self.stage_dir("lnet"), "ckpt"), self.cfg.data.crop_size,
+                        "the L-Net", missing_hint=": stage lnet is marked finished but holds "
+                        "no checkpoint; delete lnet/metrics.json to retrain it")
             else:
                 self.run_stage("lnet")
         return self._lnet

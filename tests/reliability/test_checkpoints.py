@@ -134,3 +134,22 @@ def test_evaluate_cli_refuses_a_checkpoint_of_another_width(voc, tmp_path):
                           env=cli.environment(), cwd=cli.REPO)
     assert good.returncode == 0, good.stderr[-2000:]
     assert json.loads(good.stdout[good.stdout.index("{"):])["num_images"] == 2
+
+
+def test_load_trained_builds_and_restores_or_names_the_missing_checkpoint(voc, tmp_path):
+    from tsss_tf.training.restore import load_trained
+
+    cfg = voc_config(voc)
+    saved = build_pnet(cfg.model, 5)
+    build_variables(saved, cfg.data.crop_size)
+    _save(tf.train.Checkpoint(generator=saved, step=tf.Variable(1)), str(tmp_path / "p"))
+    loaded = load_trained("pnet", cfg.model, 5, str(tmp_path / "p"), cfg.data.crop_size,
+                          "the P-Net")
+    for a, b in zip(saved.weights, loaded.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    with pytest.raises(CheckpointError, match=r"no checkpoint of the L-Net in .*empty"):
+        load_trained("lnet", cfg.model, 4, str(tmp_path / "empty"), cfg.data.crop_size,
+                     "the L-Net")
+    with pytest.raises(CheckpointError, match="does not hold the L-Net"):  # a P-Net's file
+        load_trained("lnet", cfg.model, 4, str(tmp_path / "p"), cfg.data.crop_size,
+                     "the L-Net")

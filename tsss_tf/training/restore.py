@@ -15,13 +15,14 @@ line with exit status 2) naming the checkpoint and the first weights that did no
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import tensorflow as tf
 
 from tsss_tf.data.voc import DataError
 
-__all__ = ["CheckpointError", "restore_model", "unreachable_weights"]
+__all__ = ["CheckpointError", "restore_model", "unreachable_weights", "load_trained"]
 
 
 class CheckpointError(DataError):
@@ -55,6 +56,28 @@ def restore_model(root: tf.train.Checkpoint, model, path: str, what: str) -> Non
         raise CheckpointError(
             f"checkpoint '{path}' does not hold {what} of this config (another architecture, "
             f"width or class list?): {detail}")
+
+
+# The tf.train.Checkpoint key each training loop saves its model under.
+_CHECKPOINT_KEY = {"lnet": "model", "pnet": "generator"}
+
+
+def load_trained(kind: str, model_cfg, num_outputs: int, ckpt_dir: str, crop_size: int,
+                 what: str, missing_hint: str = ""):
+    """The trained L-Net (`kind="lnet"`, num_outputs = categories) or P-Net ("pnet", classes)
+    whose latest checkpoint is in ckpt_dir, built from model_cfg without reading a pretrained
+    file (every weight comes from the checkpoint). Call it in the strategy's scope to place the
+    variables there. No checkpoint, or one of another model, is a CheckpointError."""
+    from tsss_tf.training.builders import build_lnet, build_pnet, build_variables
+
+    latest = tf.train.latest_checkpoint(ckpt_dir)
+    if latest is None:  # restore(None) would silently keep random weights
+        raise CheckpointError(f"no checkpoint of {what} in {ckpt_dir}{missing_hint}")
+    build = {"lnet": build_lnet, "pnet": build_pnet}[kind]
+    model = build(dataclasses.replace(model_cfg, backbone_weights=None), num_outputs)
+    build_variables(model, crop_size)
+    restore_model(tf.train.Checkpoint(**{_CHECKPOINT_KEY[kind]: model}), model, latest, what)
+    return model
 
 
 def _describe(e: BaseException) -> str:

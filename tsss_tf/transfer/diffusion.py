@@ -34,7 +34,9 @@ Resolution and speed ([ours]): the affinity and the diffusion run at `scale` (de
 the image size, the walk in an XLA-compiled `tf.while_loop`, and only over the channels of the
 categories present in the batch (the walk is linear and per channel: an absent category's
 all-zero seeds stay zero). The scores are upsampled to the image size (`_upsample_scores`) and
-the argmax is taken there. Measured on the 2-core CPU this was written on (a warm tf.function,
+the argmax is taken there, in one more XLA computation (with `jit_compile`: 22.3 -> 20.2 ms
+per 320x320 image in `tools/benchmark.py`, the same labels on the val sets of embedded_50 and
+msrc_things_50). Measured on the 2-core CPU this was written on (a warm tf.function,
 320x320 images, 2 of 20 categories present, radius 2, 20 steps), per image: `diffuse` about
 9 ms at scale 0.5 (36 ms at scale 1.0); the whole `transfer_labels` about 20 ms with colour
 alone and 25-30 ms with 64-channel features (up to twice that while other jobs share the cores).
@@ -272,6 +274,16 @@ def cam_supported_objectness(objectness, cams_norm, weight: float) -> tf.Tensor:
     return tf.maximum(m, float(weight) * tf.reduce_max(as_float32(cams_norm), axis=-1))
 
 
+def _scores_to_labels(s, size, fg, present, confidence, min_mass, upsample: bool):
+    if upsample:
+        s = _upsample_scores(s, size, fg)
+    return labels_from_scores(s, present, confidence, min_mass)
+
+
+# The full-resolution part (upsampling, shares, argmax) as one XLA computation.
+_scores_to_labels_xla = tf.function(_scores_to_labels, jit_compile=True, reduce_retracing=True)
+
+
 def transfer_labels(images, objectness_prob, cams, features, present, *, fg_high: float,
                     fg_low: float, cam_threshold: float, alpha: float, steps: int, radius: int,
                     sigma_color: float, sigma_feat: Optional[float], confidence: float,
@@ -324,9 +336,9 @@ def transfer_labels(images, objectness_prob, cams, features, present, *, fg_high
     s = affinity_diffuse(s0, small, features, alpha=alpha, steps=steps, radius=radius,
                          sigma_color=sigma_color, sigma_feat=sigma_feat,
                          fg_mask=m_small >= fg_low, jit_compile=jit_compile)
-    if scale != 1.0:
-        s = _upsample_scores(s, size, m_full >= fg_low)
-    lab = labels_from_scores(s, pres_c, confidence, min_mass)
+    post = _scores_to_labels_xla if jit_compile else _scores_to_labels
+    lab = post(s, size, m_full >= fg_low, pres_c, tf.constant(confidence, tf.float32),
+               tf.constant(min_mass, tf.float32), scale != 1.0)
 
     # Back from the compact channel numbering to class ids.
     table = tf.concat([tf.zeros_like(idx[:, :1]), idx + 1], axis=1)  # [B, 1 + m]

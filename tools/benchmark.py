@@ -235,14 +235,12 @@ class Bench:
                     loss = tf.reduce_sum(y)
                 return tape.gradient(loss, [xin, w])
 
-            out = fwd_bwd()
             sec = timed(lambda: [g.numpy() for g in fwd_bwd()], self.repeats)
             ho, wo = -(-shape[1] // strides), -(-shape[2] // strides)
             flops = 3 * 2.0 * shape[0] * ho * wo * kh * kw * cin * cout
             times = 2 if i >= n_gen else 1  # D runs on the real and the fake pair
             total_flops += times * flops
             total_sec += times * sec
-            del out
         step_sec = (cfg.global_batch_size / self.results["pnet_step"]["images_per_s"]
                     if "pnet_step" in self.results else float("nan"))
         rate = total_flops / total_sec

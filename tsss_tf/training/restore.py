@@ -21,6 +21,7 @@ import re
 import tensorflow as tf
 
 from tsss_tf.data.voc import DataError
+from tsss_tf.training.builders import build_lnet, build_pnet, build_variables
 
 __all__ = ["CheckpointError", "restore_model", "unreachable_weights", "load_trained"]
 
@@ -68,8 +69,6 @@ def load_trained(kind: str, model_cfg, num_outputs: int, ckpt_dir: str, crop_siz
     whose latest checkpoint is in ckpt_dir, built from model_cfg without reading a pretrained
     file (every weight comes from the checkpoint). Call it in the strategy's scope to place the
     variables there. No checkpoint, or one of another model, is a CheckpointError."""
-    from tsss_tf.training.builders import build_lnet, build_pnet, build_variables
-
     latest = tf.train.latest_checkpoint(ckpt_dir)
     if latest is None:  # restore(None) would silently keep random weights
         raise CheckpointError(f"no checkpoint of {what} in {ckpt_dir}{missing_hint}")

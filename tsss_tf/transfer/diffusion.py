@@ -330,8 +330,8 @@ def transfer_labels(images, objectness_prob, cams, features, present, *, fg_high
     cams_n = normalize_cams(cams_c, pres_c, size=small_size)
     if cam_objectness:
         m_small = cam_supported_objectness(m_small, cams_n, cam_objectness)
-        m_full = cam_supported_objectness(
-            m_full, normalize_cams(cams_c, pres_c, size=size), cam_objectness)
+        cams_full = cams_n if scale == 1.0 else normalize_cams(cams_c, pres_c, size=size)
+        m_full = cam_supported_objectness(m_full, cams_full, cam_objectness)
     s0 = make_seeds(m_small, cams_n, pres_c, fg_high, fg_low, cam_threshold)
     s = affinity_diffuse(s0, small, features, alpha=alpha, steps=steps, radius=radius,
                          sigma_color=sigma_color, sigma_feat=sigma_feat,

@@ -46,7 +46,7 @@ def _grid(specs):
 def main(argv):
     del argv
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from tsss_tf.config import apply_overrides
+    from tsss_tf.config import apply_overrides, transfer_image_size
     from tsss_tf.data.sources import ExperimentData
     from tsss_tf.data.splits import Split
     from tsss_tf.evaluation.scoring import evaluate_transfer
@@ -64,8 +64,9 @@ def main(argv):
         print(f"{'setting':48s} {'mIoU':>6s} {'strong':>6s} {'weak':>6s} {'labelled':>8s} "
               f"{'ms/img':>7s}")
         for overrides in grid:
-            tcfg = apply_overrides(cfg, overrides).transfer
-            rep = evaluate_transfer(lnet, data, eval_set, tcfg, cfg.data.eval_size)
+            run_cfg = apply_overrides(cfg, overrides)
+            rep = evaluate_transfer(lnet, data, eval_set, run_cfg.transfer,
+                                    transfer_image_size(run_cfg))
             row = {"setting": overrides, "eval_set": eval_set,
                    **{k: rep[k] for k in ("miou", "miou_strong", "miou_weak",
                                           "labelled_fraction", "ms_per_image", "per_class")}}

@@ -164,6 +164,10 @@ class TransferConfig:
     # Objectness for seeds and the foreground mask: max(M, cam_objectness * strongest
     # normalised CAM of a present category); 0 = M alone (transfer.diffusion.transfer_labels).
     cam_objectness: float = 0.0
+    # Side of the (resized and padded) images the transfer runs at; None = data.eval_size.
+    # Larger images give the L-Net's CAMs and features a finer grid (output stride 16 at
+    # 224 px: 14 x 14 cells).
+    image_size: Optional[int] = None
     batch_size: int = 32
 
 
@@ -316,6 +320,16 @@ def apply_overrides(cfg: ExperimentConfig, overrides) -> ExperimentConfig:
             raise ConfigError(f"config field '{path}' is a section; set one of its fields")
         setattr(obj, parts[-1], _coerce(_parse_value(text), tp, path))
     return cfg
+
+
+def transfer_image_size(cfg: ExperimentConfig) -> int:
+    """The image side the label transfer runs at: transfer.image_size, else data.eval_size."""
+    size = cfg.transfer.image_size
+    if size is None:
+        return cfg.data.eval_size
+    if size < 16:
+        raise ConfigError(f"transfer.image_size must be at least 16 (or null), got {size}")
+    return size
 
 
 def config_names() -> list:

@@ -24,7 +24,7 @@ from typing import Optional
 import keras
 import tensorflow as tf
 
-from tsss_tf.config import ConfigError, ExperimentConfig
+from tsss_tf.config import ConfigError, ExperimentConfig, transfer_image_size
 from tsss_tf.data.sources import ExperimentData
 from tsss_tf.data.splits import Split
 from tsss_tf.data.voc import DataError
@@ -139,7 +139,7 @@ class Experiment:
         fp = json.dumps({"split": self.data.split.content_hash(), "seed": c.seed,
                          "data": c.data.__dict__, "model": c.model.__dict__,
                          "lnet": c.lnet.__dict__, "transfer": transfer_kwargs(c.transfer),
-                         "size": c.data.eval_size, "lnet_weights": self._lnet_weights_id()},
+                         "size": transfer_image_size(c), "lnet_weights": self._lnet_weights_id()},
                         sort_keys=True, default=str)
         try:
             return PseudoLabelStore(self.pseudo_dir(),
@@ -188,8 +188,8 @@ class Experiment:
             lnet = self.lnet()
             t0 = time.perf_counter()
             store = self.store()
-            run_transfer(lnet, self.data, store, self.cfg.transfer, self.cfg.data.eval_size,
-                         progress=self.progress)
+            run_transfer(lnet, self.data, store, self.cfg.transfer,
+                         transfer_image_size(self.cfg), progress=self.progress)
             quality = evaluate_pseudo_labels(self.data, store)
             store.mark_complete({"miou": quality["miou"]})
             self._log_scalars("transfer/pseudo_label", quality, 0)

@@ -46,3 +46,13 @@ def test_unknown_config_name_lists_known():
 def test_from_dict_rejects_unknown_field():
     with pytest.raises(ConfigError, match="model.widht"):
         ExperimentConfig.from_dict({"model": {"widht": 3}})
+
+
+def test_transfer_image_size_defaults_to_the_eval_size():
+    from tsss_tf.config import transfer_image_size
+
+    cfg = load_config("tiny")
+    assert transfer_image_size(cfg) == cfg.data.eval_size
+    assert transfer_image_size(apply_overrides(cfg, ["transfer.image_size=96"])) == 96
+    with pytest.raises(ConfigError, match="transfer.image_size"):
+        transfer_image_size(apply_overrides(cfg, ["transfer.image_size=4"]))

@@ -7,7 +7,6 @@ read here (no L-Net, no discriminator, no optimizer).
 
 import dataclasses
 import os
-import re
 
 import tensorflow as tf
 
@@ -15,6 +14,7 @@ from tsss_tf.data.splits import Split
 from tsss_tf.data.voc import DataError, VocLayout
 from tsss_tf.models.factory import build_pnet
 from tsss_tf.serving.errors import ExportError
+from tsss_tf.training.restore import CheckpointError, restore_model, unreachable_weights
 
 VARIANTS = ("tsss", "full", "strong_only", "lnet_only")
 
@@ -65,35 +65,18 @@ def checkpoint_path(model_dir: str, variant: str) -> str:
 def load_trained_pnet(cfg, num_classes: int, checkpoint: str):
     """P-Net built from cfg.model with the generator weights of `checkpoint`.
 
-    Every P-Net weight must come from the checkpoint: a layer left at its random initial value
-    would be served silently."""
+    Every P-Net weight must come from the checkpoint (`training.restore.restore_model`): a
+    layer left at its random initial value would be served silently."""
     model = build_pnet(dataclasses.replace(cfg.model, backbone_weights=None), num_classes)
     model.build((None, None, None, 3))
-    root = tf.train.Checkpoint(generator=model)
-    lost = checkpoint_blind_weights(root, model)
-    if lost:
-        raise ExportError(
-            f"{len(lost)} P-Net weights are not reachable by tf.train.Checkpoint (e.g. layers "
-            f"kept only in a Python list), so no checkpoint holds them: {lost[:4]}")
     try:
-        status = root.restore(checkpoint).expect_partial()
-        status.assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as e:
-        text = str(e)
-        paths = re.findall(r"path=([^,\s]+)", text)
-        detail = (f"it lacks {', '.join(paths[:4])}{', ...' if len(paths) > 4 else ''}"
-                  if paths else text.splitlines()[0][:300])
+        restore_model(tf.train.Checkpoint(generator=model), model, checkpoint, "the P-Net")
+    except CheckpointError as e:
         raise ExportError(
-            f"checkpoint '{checkpoint}' does not hold the P-Net of this config (its model "
-            f"section): {detail}. Checkpoints written before tsss_tf tracked the simple "
-            "backbone's dilated blocks for tf.train.Checkpoint lack them: retrain that "
-            "variant.") from None
+            f"{e}. Checkpoints written before tsss_tf tracked the simple backbone's dilated "
+            "blocks for tf.train.Checkpoint lack them: retrain that variant.") from None
     return model
 
 
-def checkpoint_blind_weights(root, model) -> list:
-    """Paths of the model's weights that `root` (a tf.train.Checkpoint holding the model) does
-    not reach: a checkpoint neither saves nor restores them."""
-    reached = {id(obj) for obj in tf.train.TrackableView(root).descendants()}
-    return [w.path for w in model.weights
-            if id(w) not in reached and id(getattr(w, "value", w)) not in reached]
+# The weights a tf.train.Checkpoint root does not reach (exported for the serving tests).
+checkpoint_blind_weights = unreachable_weights

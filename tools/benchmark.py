@@ -315,25 +315,28 @@ class Bench:
         out = lnet(images, training=False)
         prob = tf.sigmoid(out["objectness_logits"][..., 0])
         kw = transfer_kwargs(cfg.transfer)
-        fn = tf.function(lambda *a: transfer_labels(*a, **kw))
-        sec = timed(lambda: fn(images, prob, out["cams"], out["features"], tags).numpy(),
-                    self.repeats)
+        args = (images, prob, out["cams"], out["features"], tags)
         whole = make_transfer_fn(lnet, cfg.transfer)
-        sec_all = timed(lambda: whole(images, tags).numpy(), self.repeats)
-        self.results["transfer"] = {"ms_per_image": 1e3 * sec / b,
-                                    "with_lnet_ms_per_image": 1e3 * sec_all / b,
-                                    "size": s, "batch": b}
-        self.row(f"label transfer, {s}x{s}", 1e3 * sec / b, "ms/img")
-        self.row(f"L-Net forward + label transfer, {s}x{s}", 1e3 * sec_all / b, "ms/img")
         # Settings that trade output for speed (their quality: tools/transfer_sweep.py).
-        for name, change in (("radius 1", {"radius": 1}), ("10 walk steps", {"steps": 10}),
-                             ("scale 0.4", {"scale": 0.4})):
-            kv = dict(kw, **change)
-            fast = tf.function(lambda *a, kv=kv: transfer_labels(*a, **kv))
-            sec_v = timed(lambda: fast(images, prob, out["cams"], out["features"],
-                                       tags).numpy(), self.repeats)
-            self.results["transfer"][f"ms_per_image_{name.replace(' ', '_')}"] = 1e3 * sec_v / b
-            self.row(f"label transfer, {s}x{s}, {name}", 1e3 * sec_v / b, "ms/img")
+        variants = {"": {}, "radius 1": {"radius": 1}, "10 walk steps": {"steps": 10},
+                    "scale 0.4": {"scale": 0.4}}
+        fns = {}
+        for name, change in variants.items():
+            fn = tf.function(lambda *a, kv=dict(kw, **change): transfer_labels(*a, **kv))
+            fns[name] = lambda fn=fn: fn(*args).numpy()
+        fns["with L-Net"] = lambda: whole(images, tags).numpy()
+        # Interleaved, call by call, with more calls than the other rows: one call is only
+        # about 0.15 s, and a change of load then hits every variant alike.
+        sec = timed_interleaved(fns, rounds=max(20, 3 * self.repeats))
+        res = {"ms_per_image": 1e3 * sec[""] / b,
+               "with_lnet_ms_per_image": 1e3 * sec["with L-Net"] / b, "size": s, "batch": b}
+        self.row(f"label transfer, {s}x{s}", res["ms_per_image"], "ms/img")
+        self.row(f"L-Net forward + label transfer, {s}x{s}", res["with_lnet_ms_per_image"],
+                 "ms/img")
+        for name in list(variants)[1:]:
+            res[f"ms_per_image_{name.replace(' ', '_')}"] = 1e3 * sec[name] / b
+            self.row(f"label transfer, {s}x{s}, {name}", 1e3 * sec[name] / b, "ms/img")
+        self.results["transfer"] = res
 
     # -- export -----------------------------------------------------------------------------
     def export(self):

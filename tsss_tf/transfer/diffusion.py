@@ -31,17 +31,19 @@ sum_c S_c <= 1; the sum, the *reached mass*, is the probability of stopping on a
   pixels (fg_low <= M <= fg_high, or M > fg_high with a weak CAM) that no seed reached.
 
 Resolution and speed ([ours]): the affinity and the diffusion run at `scale` (default 0.5) of
-the image size, the walk in an XLA-compiled `tf.while_loop`, and only over the channels of the
-categories present in the batch (the walk is linear and per channel: an absent category's
-all-zero seeds stay zero). The scores are upsampled to the image size (`_upsample_scores`) and
-the argmax is taken there, in one more XLA computation (with `jit_compile`: 22.3 -> 20.2 ms
-per 320x320 image in `tools/benchmark.py`, the same labels on the val sets of embedded_50 and
-msrc_things_50). Measured on the 2-core CPU this was written on (a warm tf.function,
-320x320 images, 2 of 20 categories present, radius 2, 20 steps), per image: `diffuse` about
-9 ms at scale 0.5 (36 ms at scale 1.0); the whole `transfer_labels` about 20 ms with colour
-alone and 25-30 ms with 64-channel features (up to twice that while other jobs share the cores).
-What scale 0.5 costs, measured on 40 msrc_things val images with objectness and CAMs simulated
-from the true masks: pseudo-label mIoU 0.900, against 0.922 at scale 0.75 and 0.934 at 1.0.
+the image size, and only over the channels of the categories present in the batch (the walk is
+linear and per channel: an absent category's all-zero seeds stay zero). The scores are
+upsampled to the image size (`_upsample_scores`) and the argmax is taken there. With
+`jit_compile`, each part runs where it is fastest on CPU: the transition maps and the bilinear
+resize as plain TF ops (Eigen's kernels; XLA took twice as long for both), the random walk (a
+`tf.while_loop`) and the final shares and argmax as XLA computations. Measured per image on the
+2-core CPU this was written on (a warm tf.function, batch 8, 320x320, 48-channel L-Net features,
+1-2 categories present, radius 2, 20 steps): transition maps 4 ms, walk 7 ms, full-resolution
+labels 1.3 ms; the whole `transfer_labels` 17.5-19.4 ms in `tools/benchmark.py` (20.2-23.9 ms
+when the transition maps and the resize were compiled by XLA too; the same labels, see the
+tests). What scale 0.5 costs, measured on 40 msrc_things val images with objectness and CAMs
+simulated from the true masks: pseudo-label mIoU 0.900, against 0.922 at scale 0.75 and 0.934
+at 1.0.
 """
 
 from __future__ import annotations

@@ -58,12 +58,18 @@ def test_two_blobs_each_labelled_whole_from_a_partial_cam(scale, jit):
     assert set(np.unique(lab)) <= {0, 1, 3, 255}  # absent category 1 (id 2) never appears
 
 
-def test_absent_categories_never_appear(rng):
-    b, h, w, k = 3, 24, 32, 5
+def random_inputs(rng, b, h, w, k, cells):
+    """Random images [b, h, w, 3], objectness, CAMs [b, *cells, k] and 8-channel features."""
     image = rng.uniform(0, 255, (b, h, w, 3)).astype(np.float32)
     m = rng.uniform(0, 1, (b, h, w)).astype(np.float32)
-    cams = rng.normal(size=(b, 3, 4, k)).astype(np.float32)
-    feats = rng.normal(size=(b, 3, 4, 8)).astype(np.float32)
+    cams = rng.normal(size=(b, *cells, k)).astype(np.float32)
+    feats = rng.normal(size=(b, *cells, 8)).astype(np.float32)
+    return image, m, cams, feats
+
+
+def test_absent_categories_never_appear(rng):
+    b, h, w, k = 3, 24, 32, 5
+    image, m, cams, feats = random_inputs(rng, b, h, w, k, (3, 4))
     present = np.array([[0, 1, 0, 0, 1], [0, 0, 0, 0, 0], [1, 1, 1, 0, 0]], np.float32)
     params = dict(PARAMS, confidence=0.0, steps=5)
     lab = transfer_labels(image, m, cams, feats, present, **params, **FAST).numpy()
@@ -278,11 +284,7 @@ def test_cam_objectness_labels_an_object_the_objectness_misses(scale):
 def test_compiled_and_plain_transfer_give_the_same_labels(rng):
     # The compiled path splits the work differently (plain-op transition maps and resize, XLA
     # walk and argmax); it must label like the plain graph, up to float rounding at ties.
-    b, h, w, k = 2, 48, 40, 4
-    image = rng.uniform(0, 255, (b, h, w, 3)).astype(np.float32)
-    m = rng.uniform(0, 1, (b, h, w)).astype(np.float32)
-    cams = rng.normal(size=(b, 6, 5, k)).astype(np.float32)
-    feats = rng.normal(size=(b, 6, 5, 8)).astype(np.float32)
+    image, m, cams, feats = random_inputs(rng, 2, 48, 40, 4, (6, 5))
     present = np.array([[1, 0, 1, 0], [0, 1, 1, 1]], np.float32)
     params = dict(PARAMS, confidence=0.6, steps=8, cam_objectness=0.8)
     plain = transfer_labels(image, m, cams, feats, present, **params, **FAST).numpy()

@@ -33,7 +33,7 @@ sum_c S_c <= 1; the sum, the *reached mass*, is the probability of stopping on a
 Resolution and speed ([ours]): the affinity and the diffusion run at `scale` (default 0.5) of
 the image size, and only over the channels of the categories present in the batch (the walk is
 linear and per channel: an absent category's all-zero seeds stay zero). The scores are
-upsampled to the image size (`_upsample_scores`) and the argmax is taken there. With
+upsampled to the image size (`_scores_to_labels`) and the argmax is taken there. With
 `jit_compile`, each part runs where it is fastest on CPU: the transition maps and the bilinear
 resize as plain TF ops (Eigen's kernels; XLA took twice as long for both), the random walk (a
 `tf.while_loop`) and the final shares and argmax as XLA computations. Measured per image on the
@@ -260,15 +260,6 @@ def _recombine(shares_mass, fg):
     return tf.math.divide_no_nan(share, tf.reduce_sum(share, axis=-1, keepdims=True)) * total
 
 
-def _upsample_scores(s, size, fg):
-    """Bilinear upsampling of the low-resolution scores that keeps their meaning: the shares
-    S_c / sum S and the reached mass sum S are interpolated separately (interpolating raw scores
-    across an object edge lets the background, whose mass is near 1 next to its seeds, win the
-    first object pixels where the object's mass is low), then recombined; category scores are
-    zeroed outside the full-resolution foreground `fg` [B, H, W]."""
-    return _recombine(tf.image.resize(_shares_and_mass(s), size, method="bilinear"), fg)
-
-
 def cam_supported_objectness(objectness, cams_norm, weight: float) -> tf.Tensor:
     """max(M, weight * max_c A_c): the objectness M [B, H, W] raised wherever a normalised CAM
     of a present category is strong (cams_norm [B, H, W, K], 0 for absent categories).
@@ -283,31 +274,31 @@ def cam_supported_objectness(objectness, cams_norm, weight: float) -> tf.Tensor:
     return tf.maximum(m, float(weight) * tf.reduce_max(as_float32(cams_norm), axis=-1))
 
 
-def _scores_to_labels(s, size, fg, present, confidence, min_mass, upsample: bool):
-    if upsample:
-        s = _upsample_scores(s, size, fg)
-    return labels_from_scores(s, present, confidence, min_mass)
-
-
 def _recombined_labels(shares_mass, fg, present, confidence, min_mass):
     return labels_from_scores(_recombine(shares_mass, fg), present, confidence, min_mass)
 
 
-# The full-resolution part: the resize as a plain TF op (0.6 ms per 320x320 image, against
-# 1.8 ms in XLA on the 2-core CPU this was measured on), the rest (recombination, shares,
-# argmax) as one XLA computation.
+# XLA for the full-resolution shares and argmax; the resize before them stays a plain TF op
+# (0.6 ms per 320x320 image, against 1.8 ms in XLA on the 2-core CPU this was measured on).
 _recombined_labels_xla = tf.function(_recombined_labels, jit_compile=True,
                                      reduce_retracing=True)
-
-
-def _scores_to_labels_fast(s, size, fg, present, confidence, min_mass, upsample: bool):
-    if not upsample:
-        return _labels_xla(s, present, confidence, min_mass)
-    shares_mass = tf.image.resize(_shares_and_mass(s), size, method="bilinear")
-    return _recombined_labels_xla(shares_mass, fg, present, confidence, min_mass)
-
-
 _labels_xla = tf.function(labels_from_scores, jit_compile=True, reduce_retracing=True)
+
+
+def _scores_to_labels(s, size, fg, present, confidence, min_mass, upsample: bool,
+                      jit_compile: bool):
+    """Labels at `size` from the diffusion's scores. With `upsample`, bilinear upsampling that
+    keeps the scores' meaning: the shares S_c / sum S and the reached mass sum S are interpolated
+    separately (interpolating raw scores across an object edge lets the background, whose mass
+    is near 1 next to its seeds, win the first object pixels where the object's mass is low),
+    then recombined; category scores are zeroed outside the full-resolution foreground `fg`
+    [B, H, W]."""
+    if not upsample:
+        return (_labels_xla if jit_compile else labels_from_scores)(s, present, confidence,
+                                                                    min_mass)
+    shares_mass = tf.image.resize(_shares_and_mass(s), size, method="bilinear")
+    recombined = _recombined_labels_xla if jit_compile else _recombined_labels
+    return recombined(shares_mass, fg, present, confidence, min_mass)
 
 
 def transfer_labels(images, objectness_prob, cams, features, present, *, fg_high: float,
@@ -362,9 +353,9 @@ def transfer_labels(images, objectness_prob, cams, features, present, *, fg_high
     s = affinity_diffuse(s0, small, features, alpha=alpha, steps=steps, radius=radius,
                          sigma_color=sigma_color, sigma_feat=sigma_feat,
                          fg_mask=m_small >= fg_low, jit_compile=jit_compile)
-    post = _scores_to_labels_fast if jit_compile else _scores_to_labels
-    lab = post(s, size, m_full >= fg_low, pres_c, tf.constant(confidence, tf.float32),
-               tf.constant(min_mass, tf.float32), scale != 1.0)
+    lab = _scores_to_labels(s, size, m_full >= fg_low, pres_c,
+                            tf.constant(confidence, tf.float32), tf.constant(min_mass, tf.float32),
+                            scale != 1.0, jit_compile)
 
     # Back from the compact channel numbering to class ids.
     table = tf.concat([tf.zeros_like(idx[:, :1]), idx + 1], axis=1)  # [B, 1 + m]

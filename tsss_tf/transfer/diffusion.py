@@ -39,7 +39,7 @@ resize as plain TF ops (Eigen's kernels; XLA took twice as long for both), the r
 `tf.while_loop`) and the final shares and argmax as XLA computations. Measured per image on the
 2-core CPU this was written on (a warm tf.function, batch 8, 320x320, 48-channel L-Net features,
 1-2 categories present, radius 2, 20 steps): transition maps 4 ms, walk 7 ms, full-resolution
-labels 1.3 ms; the whole `transfer_labels` 17.5-19.4 ms in `tools/benchmark.py` (20.2-23.9 ms
+labels 1.3 ms; the whole `transfer_labels` 16.4-19.4 ms in `tools/benchmark.py` (20.2-23.9 ms
 when the transition maps and the resize were compiled by XLA too; the same labels, see the
 tests). What scale 0.5 costs, measured on 40 msrc_things val images with objectness and CAMs
 simulated from the true masks: pseudo-label mIoU 0.900, against 0.922 at scale 0.75 and 0.934

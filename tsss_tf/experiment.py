@@ -19,9 +19,9 @@ import hashlib
 import json
 import os
 import time
-from typing import Optional
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tsss_tf.config import ConfigError, ExperimentConfig, transfer_image_size
@@ -125,14 +125,19 @@ class Experiment:
     def pseudo_dir(self) -> str:
         return os.path.join(self.model_dir, "transfer", "pseudo_labels")
 
-    def _lnet_weights_id(self) -> Optional[str]:
-        """sha256 of the latest L-Net checkpoint's index (it holds a checksum of every
-        tensor), so that labels from another training of the L-Net are never reused."""
-        latest = tf.train.latest_checkpoint(os.path.join(self.stage_dir("lnet"), "ckpt"))
-        if latest is None:
-            return None
-        with open(latest + ".index", "rb") as f:
-            return hashlib.sha256(f.read()).hexdigest()[:16]
+    def _lnet_weights_id(self) -> str:
+        """sha256 of the L-Net's weights (shapes and values, in the model's order), so that
+        labels from another training of the L-Net are never reused. Taken from the model in
+        memory, not from a checkpoint file: every worker of a multi-worker run holds the same
+        weights, while a non-chief worker can read the chief's checkpoint folder before its
+        last save lands. (Weight names are left out: Keras numbers the layers of a second
+        model built in one process differently.)"""
+        digest = hashlib.sha256()
+        for w in self.lnet().weights:
+            value = np.ascontiguousarray(keras.ops.convert_to_numpy(w))
+            digest.update(str(value.shape).encode())
+            digest.update(value.tobytes())
+        return digest.hexdigest()[:16]
 
     def store(self) -> PseudoLabelStore:
         c = self.cfg

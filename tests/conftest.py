@@ -71,7 +71,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config):
-    if _EXIT_STATUS and not os.environ.get("TSSS_TF_TEST_NORMAL_EXIT"):
+    if _EXIT_STATUS:
         import sys
 
         sys.stdout.flush()

@@ -5,16 +5,14 @@ A run (`python -m tsss_tf.train`) keeps each P-Net variant's checkpoints in
 read here (no L-Net, no discriminator, no optimizer).
 """
 
-import dataclasses
 import os
 
 import tensorflow as tf
 
 from tsss_tf.data.splits import Split
 from tsss_tf.data.voc import DataError, VocLayout
-from tsss_tf.models.factory import build_pnet
 from tsss_tf.serving.errors import ExportError
-from tsss_tf.training.restore import CheckpointError, restore_model, unreachable_weights
+from tsss_tf.training.restore import CheckpointError, restore_trained, unreachable_weights
 
 VARIANTS = ("tsss", "full", "strong_only", "lnet_only")
 
@@ -65,17 +63,15 @@ def checkpoint_path(model_dir: str, variant: str) -> str:
 def load_trained_pnet(cfg, num_classes: int, checkpoint: str):
     """P-Net built from cfg.model with the generator weights of `checkpoint`.
 
-    Every P-Net weight must come from the checkpoint (`training.restore.restore_model`): a
+    Every P-Net weight must come from the checkpoint (`training.restore.restore_trained`): a
     layer left at its random initial value would be served silently."""
-    model = build_pnet(dataclasses.replace(cfg.model, backbone_weights=None), num_classes)
-    model.build((None, None, None, 3))
     try:
-        restore_model(tf.train.Checkpoint(generator=model), model, checkpoint, "the P-Net")
+        return restore_trained("pnet", cfg.model, num_classes, checkpoint, cfg.data.crop_size,
+                               "the P-Net")
     except CheckpointError as e:
         raise ExportError(
             f"{e}. Checkpoints written before tsss_tf tracked the simple backbone's dilated "
             "blocks for tf.train.Checkpoint lack them: retrain that variant.") from None
-    return model
 
 
 # The weights a tf.train.Checkpoint root does not reach (exported for the serving tests).

@@ -23,7 +23,8 @@ import tensorflow as tf
 from tsss_tf.data.voc import DataError
 from tsss_tf.training.builders import build_lnet, build_pnet, build_variables
 
-__all__ = ["CheckpointError", "restore_model", "unreachable_weights", "load_trained"]
+__all__ = ["CheckpointError", "restore_model", "unreachable_weights", "load_trained",
+           "restore_trained"]
 
 
 class CheckpointError(DataError):
@@ -66,16 +67,24 @@ _CHECKPOINT_KEY = {"lnet": "model", "pnet": "generator"}
 def load_trained(kind: str, model_cfg, num_outputs: int, ckpt_dir: str, crop_size: int,
                  what: str, missing_hint: str = ""):
     """The trained L-Net (`kind="lnet"`, num_outputs = categories) or P-Net ("pnet", classes)
-    whose latest checkpoint is in ckpt_dir, built from model_cfg without reading a pretrained
-    file (every weight comes from the checkpoint). Call it in the strategy's scope to place the
-    variables there. No checkpoint, or one of another model, is a CheckpointError."""
+    whose latest checkpoint is in ckpt_dir (`restore_trained`). No checkpoint, or one of
+    another model, is a CheckpointError."""
     latest = tf.train.latest_checkpoint(ckpt_dir)
     if latest is None:  # restore(None) would silently keep random weights
         raise CheckpointError(f"no checkpoint of {what} in {ckpt_dir}{missing_hint}")
+    return restore_trained(kind, model_cfg, num_outputs, latest, crop_size, what)
+
+
+def restore_trained(kind: str, model_cfg, num_outputs: int, checkpoint: str, crop_size: int,
+                    what: str):
+    """The L-Net or P-Net of `kind` built from model_cfg without reading a pretrained file,
+    every weight restored from the checkpoint file `checkpoint`. Call it in the strategy's
+    scope to place the variables there."""
     build = {"lnet": build_lnet, "pnet": build_pnet}[kind]
     model = build(dataclasses.replace(model_cfg, backbone_weights=None), num_outputs)
     build_variables(model, crop_size)
-    restore_model(tf.train.Checkpoint(**{_CHECKPOINT_KEY[kind]: model}), model, latest, what)
+    restore_model(tf.train.Checkpoint(**{_CHECKPOINT_KEY[kind]: model}), model, checkpoint,
+                  what)
     return model
 
 

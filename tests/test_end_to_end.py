@@ -152,3 +152,57 @@ def test_pseudo_labels_of_another_lnet_training_are_not_reused(run, tmp_path):
                                os.path.join(copy, "lnet", "ckpt"), max_to_keep=None).save()
     with pytest.raises(DataError, match="fingerprint.*transfer the labels again"):
         Experiment(cfg, copy, strategy=one_cpu_strategy(), progress=False).store()
+
+
+def test_label_refinement_rounds_relabel_the_weak_images_and_resume(run, tmp_path):
+    """pnet.refine_rounds=1: round 0 of the full model's P-Net is trained on L-Net's labels,
+    relabels every weak image (at its size on disk, tags only) and the final tsss is trained on
+    those labels; results report the round; a rerun trains nothing again; labels of another
+    P-Net are refused."""
+    import shutil
+
+    import tensorflow as tf
+
+    from tsss_tf.data.voc import DataError
+
+    _, model_dir, _, base = run
+    cfg = load_config("tiny", ["lnet.steps=10", "pnet.steps=10", "eval_every=10",
+                               "pnet.refine_rounds=1"])
+    copy = str(tmp_path / "run")
+    os.makedirs(copy)
+    for stage in ("lnet", "transfer", "full", "strong_only", "lnet_only"):
+        shutil.copytree(os.path.join(model_dir, stage), os.path.join(copy, stage))
+    exp = Experiment(cfg, copy, strategy=one_cpu_strategy(), progress=False)
+    results = exp.run("all")
+    for stage in ("tsss_round0", "tsss"):
+        assert os.listdir(os.path.join(copy, stage, "ckpt"))
+    weak = [r for r in exp.data.train_records() if r.kind == "weak"]
+    folder = os.path.join(copy, "refine", "round1", "pseudo_labels")
+    from tsss_tf.transfer.pseudo_labels import PseudoLabelStore
+    manifest = json.load(open(os.path.join(folder, "manifest.json")))
+    store = PseudoLabelStore(folder, manifest["fingerprint"])
+    assert store.is_complete() and store.names() == sorted(r.name for r in weak)
+    from PIL import Image
+    for r in weak[:5]:
+        lab = store.read(r.name)
+        with Image.open(r.image_path) as im:
+            assert lab.shape == (im.height, im.width)
+        allowed = {0, 255} | set(r.present)
+        assert set(np.unique(lab)) <= allowed, r.name
+    (rd,) = results["refinement"]
+    assert rd["round"] == 0 and 0.0 <= rd["test"]["miou"] <= 1.0
+    assert rd["pseudo_labels"]["num_images"] == len(weak)
+    assert "Refinement round 1" in open(os.path.join(copy, "results.md")).read()
+    assert results["variants"]["full"] == base.results()["variants"]["full"]
+    stamp = os.path.getmtime(os.path.join(copy, "tsss", "metrics.json"))
+    again = Experiment(cfg, copy, strategy=one_cpu_strategy(), progress=False).run("all")
+    assert again["refinement"] == results["refinement"]
+    assert os.path.getmtime(os.path.join(copy, "tsss", "metrics.json")) == stamp
+    # another round-0 P-Net (changed weights): its labels would differ, the folder is refused
+    exp2 = Experiment(cfg, copy, strategy=one_cpu_strategy(), progress=False)
+    from tsss_tf.training.restore import load_trained
+    gen = load_trained("pnet", cfg.model, exp2.data.num_classes,
+                       os.path.join(copy, "tsss_round0", "ckpt"), cfg.data.crop_size, "round 0")
+    gen.trainable_variables[0].assign_add(tf.ones_like(gen.trainable_variables[0]))
+    with pytest.raises(DataError, match="relabel the weak images"):
+        exp2.refined_store(1, gen)

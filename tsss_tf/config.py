@@ -181,6 +181,12 @@ class PNetConfig:
     lambda_adv: float = 0.01
     adv_on: str = "weak"  # "weak" | "all"
     adv_start_step: int = 0
+    # Label refinement (ours; tsss_tf.training.refine): the full model's P-Net is trained
+    # refine_rounds + 1 times. After each training but the last, its prediction on the weak
+    # training images, restricted to each image's tags and background (255 where the winner's
+    # probability is below refine_confidence), replaces L-Net's labels for the next one.
+    refine_rounds: int = 0
+    refine_confidence: float = 0.6
     # GAN health (tsss_tf.training.gan_health; monitoring only, no effect on training): a
     # warning when, for more than `health_patience` steps, the discriminator loss stays outside
     # [health_d_loss_min, health_d_loss_max], D(fake) stays below health_d_fake_min, or the

@@ -4,6 +4,8 @@
     lnet         trains L-Net                                       lnet/
     transfer     L-Net -> transferred labels of the weak images     transfer/pseudo_labels/
     pnet         P-Net + discriminator (the full model, "tsss")     tsss/
+                 with pnet.refine_rounds = R > 0, first R rounds of    tsss_round<r>/,
+                 it, each relabelling the weak images for the next     refine/round<r+1>/
     full         baseline: every mask                               full/
     strong_only  baseline: strong images only                       strong_only/
     lnet_only    baseline: strong masks + L_w, no adversarial term  lnet_only/
@@ -34,6 +36,7 @@ from tsss_tf.evaluation.scoring import evaluate_model, evaluate_pseudo_labels
 from tsss_tf.training.determinism import enable_determinism
 from tsss_tf.training.gan_loop import train_pnet
 from tsss_tf.training.lnet_loop import train_lnet
+from tsss_tf.training.refine import relabel_weak_images
 from tsss_tf.training.restore import load_trained
 from tsss_tf.training.strategy import is_chief, make_strategy
 from tsss_tf.transfer.pseudo_labels import PseudoLabelStore
@@ -44,6 +47,21 @@ STAGE_VARIANT = {"pnet": "tsss", "full": "full", "strong_only": "strong_only",
                  "lnet_only": "lnet_only"}
 ORDER = ("lnet", "transfer", "full", "strong_only", "lnet_only", "pnet")
 SEED_OFFSET = {s: i * 1000 for i, s in enumerate(ORDER)}
+
+
+def weights_id(model) -> str:
+    """sha256 of a model's weights (shapes and values, in the model's order): what names the
+    model that produced a folder of labels. Taken from the model in memory, not from a
+    checkpoint file: every worker of a multi-worker run holds the same weights, while a
+    non-chief worker can read the chief's checkpoint folder before its last save lands.
+    (Weight names are left out: Keras numbers the layers of a second model built in one
+    process differently.)"""
+    digest = hashlib.sha256()
+    for w in model.weights:
+        value = np.ascontiguousarray(keras.ops.convert_to_numpy(w))
+        digest.update(str(value.shape).encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()[:16]
 
 
 def check_model_dir(cfg: ExperimentConfig, model_dir: str) -> None:
@@ -126,18 +144,9 @@ class Experiment:
         return os.path.join(self.model_dir, "transfer", "pseudo_labels")
 
     def _lnet_weights_id(self) -> str:
-        """sha256 of the L-Net's weights (shapes and values, in the model's order), so that
-        labels from another training of the L-Net are never reused. Taken from the model in
-        memory, not from a checkpoint file: every worker of a multi-worker run holds the same
-        weights, while a non-chief worker can read the chief's checkpoint folder before its
-        last save lands. (Weight names are left out: Keras numbers the layers of a second
-        model built in one process differently.)"""
-        digest = hashlib.sha256()
-        for w in self.lnet().weights:
-            value = np.ascontiguousarray(keras.ops.convert_to_numpy(w))
-            digest.update(str(value.shape).encode())
-            digest.update(value.tobytes())
-        return digest.hexdigest()[:16]
+        """`weights_id` of the L-Net, so that labels from another training of it are never
+        reused."""
+        return weights_id(self.lnet())
 
     def store(self) -> PseudoLabelStore:
         c = self.cfg
@@ -152,6 +161,19 @@ class Experiment:
         except ValueError as e:
             raise DataError(f"{e}. Delete {os.path.dirname(self.pseudo_dir())} to transfer "
                             "the labels again from this L-Net.") from None
+
+    def refined_store(self, round_: int, pnet) -> PseudoLabelStore:
+        """The labels written by the full model's P-Net of round `round_ - 1` (`pnet`)."""
+        pnet_cfg = {k: v for k, v in self.cfg.pnet.__dict__.items() if k != "refine_rounds"}
+        fp = json.dumps({"base": self.store().fingerprint, "round": round_, "pnet": pnet_cfg,
+                         "size": self.cfg.data.eval_size, "pnet_weights": weights_id(pnet)},
+                        sort_keys=True, default=str)
+        directory = os.path.join(self.model_dir, "refine", f"round{round_}", "pseudo_labels")
+        try:
+            return PseudoLabelStore(directory, hashlib.sha256(fp.encode()).hexdigest()[:16])
+        except ValueError as e:
+            raise DataError(f"{e}. Delete {os.path.dirname(directory)} to relabel the weak "
+                            "images from this P-Net.") from None
 
     def done(self, stage: str) -> bool:
         return os.path.exists(os.path.join(self.stage_dir(stage), "metrics.json"))
@@ -207,6 +229,15 @@ class Experiment:
                 self.run_stage("transfer")
                 t0 = time.perf_counter()
             pseudo = self.pseudo_dir()
+        if variant == "tsss" and self.cfg.pnet.refine_rounds:
+            pseudo = self._refine(pseudo)  # its time counts in this stage's
+            keras.utils.set_random_seed(self.cfg.seed + SEED_OFFSET[stage]
+                                        + self.cfg.pnet.refine_rounds)
+        gen, metrics = self._train_variant(variant, variant, pseudo)
+        return self._finish(stage, metrics, t0)
+
+    def _train_variant(self, variant: str, name: str, pseudo) -> tuple:
+        """Trains P-Net `variant` into model_dir/`name`; returns it and {"last", "test"}."""
         val = self.cfg.data.val_set
 
         def eval_fn(model):
@@ -219,11 +250,49 @@ class Experiment:
         gen, _, last = train_pnet(self.cfg, self.data, self.strategy, self.model_dir, variant,
                                   pseudo_dir=pseudo, writer=self.writer, progress=self.progress,
                                   eval_fn=eval_fn if val else None, is_chief=self.chief,
-                                  panel_fn=self.monitor.variant_panel_fn(variant))
+                                  panel_fn=self.monitor.variant_panel_fn(name), name=name)
         test = evaluate_model(gen, self.data, self.cfg.data.test_set, self.cfg.global_batch_size)
-        self._log_scalars(f"{variant}/test", test, self.cfg.pnet.steps)
-        self.monitor.after_variant(variant, gen)
-        return self._finish(stage, {"last": last, "test": test}, t0)
+        self._log_scalars(f"{name}/test", test, self.cfg.pnet.steps)
+        self.monitor.after_variant(name, gen)
+        return gen, {"last": last, "test": test}
+
+    def _refine(self, pseudo: str) -> str:
+        """Rounds 0 .. R-1 of the full model's P-Net (R = pnet.refine_rounds), each trained on
+        the labels of the round before (round 0 on L-Net's) and relabelling the weak training
+        images for the next (tsss_tf.training.refine). Resumable round by round; returns the
+        folder of the last round's labels."""
+        pc = self.cfg.pnet
+        if pc.refine_rounds < 0:
+            raise ConfigError(f"pnet.refine_rounds must be >= 0, got {pc.refine_rounds}")
+        if not 0.0 <= pc.refine_confidence < 1.0:
+            raise ConfigError(f"pnet.refine_confidence must be in [0, 1), got "
+                              f"{pc.refine_confidence}")
+        for r in range(pc.refine_rounds):
+            name = f"tsss_round{r}"
+            t0 = time.perf_counter()
+            if self.done(name):
+                gen = load_trained("pnet", self.cfg.model, self.data.num_classes,
+                                   os.path.join(self.stage_dir(name), "ckpt"),
+                                   self.cfg.data.crop_size, f"the P-Net '{name}'",
+                                   missing_hint=f": {name} is marked finished but holds no "
+                                   f"checkpoint; delete {name}/metrics.json to retrain it")
+            else:
+                keras.utils.set_random_seed(self.cfg.seed + SEED_OFFSET["pnet"] + r)
+                gen, metrics = self._train_variant("tsss", name, pseudo)
+                self._finish(name, metrics, t0)
+            store = self.refined_store(r + 1, gen)
+            if not store.is_complete():
+                t0 = time.perf_counter()
+                relabel_weak_images(gen, self.data, store, pc.refine_confidence,
+                                    self.cfg.data.eval_size, self.cfg.transfer.batch_size,
+                                    progress=self.progress)
+                quality = evaluate_pseudo_labels(self.data, store)
+                store.mark_complete({"miou": quality["miou"]})
+                self._log_scalars(f"refine/round{r + 1}/pseudo_label", quality, 0)
+                self._finish(os.path.join("refine", f"round{r + 1}"),
+                             {"pseudo_labels": quality}, t0)
+            pseudo = store.directory
+        return pseudo
 
     def _log_scalars(self, prefix, rep, step):
         if not self.chief:

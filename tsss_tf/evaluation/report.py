@@ -57,6 +57,17 @@ def gather(model_dir: str, header: dict) -> dict:
         elif stage in VARIANTS:
             results["variants"][stage] = m["test"]
     results["stage_wall_time_s"] = times
+    rounds = []
+    while True:  # label refinement (PNetConfig.refine_rounds): tsss_round<r>/, refine/round<r+1>/
+        r = len(rounds)
+        m = read_json(os.path.join(model_dir, f"tsss_round{r}", "metrics.json"))
+        if m is None:
+            break
+        labels = read_json(os.path.join(model_dir, "refine", f"round{r + 1}", "metrics.json"))
+        rounds.append({"round": r, "test": m["test"], "wall_time_s": m.get("wall_time_s"),
+                       "pseudo_labels": labels and labels.get("pseudo_labels")})
+    if rounds:
+        results["refinement"] = rounds
     v = results["variants"]
     full, tsss = v.get("full"), v.get("tsss")
     results["ratio_to_full"] = _ratio(tsss and tsss["miou"], full and full["miou"])
@@ -94,6 +105,15 @@ def to_markdown(results: dict) -> str:
     if pl:
         lines += ["", f"Pseudo labels on the weak training images: mIoU {_pct(pl['miou'])} "
                   f"(weak classes {_pct(pl['miou_weak'])}), labelled fraction "
+                  f"{_pct(pl.get('labelled_fraction'))}%."]
+    full = results["variants"].get("full")
+    for rd in results.get("refinement", []):
+        t, pl = rd["test"], rd.get("pseudo_labels") or {}
+        lines += ["", f"Refinement round {rd['round'] + 1}: the full model's P-Net before it "
+                  f"(`tsss_round{rd['round']}`) scores mIoU {_pct(t['miou'])} (weak "
+                  f"{_pct(t['miou_weak'])}; {_pct(_ratio(t['miou'], full and full['miou']))}% of "
+                  f"full); its labels on the weak training images: mIoU {_pct(pl.get('miou'))} "
+                  f"(weak classes {_pct(pl.get('miou_weak'))}), labelled fraction "
                   f"{_pct(pl.get('labelled_fraction'))}%."]
     lines += ["", f"**tsss / full: {_pct(results.get('ratio_to_full'))}%** overall, "
               f"{_pct(results.get('ratio_to_full_weak'))}% over weak classes.", ""]

@@ -13,6 +13,7 @@ G and D are updated from the same forward pass (simultaneous gradient steps, two
 """
 
 import os
+from typing import Optional
 
 import tensorflow as tf
 
@@ -118,10 +119,14 @@ class PNetTrainer:
 
 
 def train_pnet(cfg, data, strategy, model_dir: str, variant: str, pseudo_dir=None, writer=None,
-               progress: bool = True, eval_fn=None, is_chief: bool = True, panel_fn=None):
+               progress: bool = True, eval_fn=None, is_chief: bool = True, panel_fn=None,
+               name: Optional[str] = None):
     """Trains (or resumes) one P-Net variant; returns (generator, discriminator or None, last
     metrics). eval_fn(model) -> dict is called every cfg.eval_every steps, panel_fn(model, step)
-    (TensorBoard images) every cfg.image_every steps, on the chief."""
+    (TensorBoard images) every cfg.image_every steps, on the chief. `name` (default: the
+    variant) names the folder under model_dir and the TensorBoard scalars, e.g. "tsss_round0"
+    for a P-Net of the full model before label refinement."""
+    name = name or variant
     trainer = PNetTrainer(cfg, data.num_classes, strategy, variant)
 
     def make_dataset(start):
@@ -132,12 +137,12 @@ def train_pnet(cfg, data, strategy, model_dir: str, variant: str, pseudo_dir=Non
                             checkpoint_every=cfg.checkpoint_every, eval_every=cfg.eval_every,
                             progress=progress, image_every=cfg.image_every)
     gen = trainer.gen
-    last = run_loop(name=variant, strategy=strategy, make_dataset=make_dataset,
+    last = run_loop(name=name, strategy=strategy, make_dataset=make_dataset,
                     replica_step=trainer.replica_step, checkpoint=trainer.checkpoint(),
-                    step=trainer.step, directory=os.path.join(model_dir, variant),
+                    step=trainer.step, directory=os.path.join(model_dir, name),
                     settings=settings, writer=writer, is_chief=is_chief,
                     extra_scalars=trainer.learning_rates,
-                    on_chunk=gan_chunk_hook(cfg, variant, writer) if trainer.adversarial else None,
+                    on_chunk=gan_chunk_hook(cfg, name, writer) if trainer.adversarial else None,
                     image_fn=(lambda s: panel_fn(gen, s)) if panel_fn else None,
                     eval_fn=(lambda: eval_fn(gen)) if eval_fn else None)
     return gen, trainer.disc, last

@@ -24,12 +24,10 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
-from tqdm.auto import tqdm
 
-from tsss_tf.data.pipeline import eval_dataset, weak_records
 from tsss_tf.transfer.cam import present_mask
 from tsss_tf.transfer.pseudo_labels import PseudoLabelStore
-from tsss_tf.transfer.stage import to_original_size
+from tsss_tf.transfer.stage import write_weak_labels
 
 __all__ = ["restricted_labels", "relabel_weak_images"]
 
@@ -56,25 +54,9 @@ def relabel_weak_images(model, data, store: PseudoLabelStore, confidence: float,
                         batch_size: int = 16, progress: bool = True) -> int:
     """Writes the restricted prediction of `model` (a P-Net) for every weak training image not
     yet in `store`, at the image's size on disk. Returns the number of labels written now."""
-    recs = weak_records(data)
-    todo = [r for r in recs if not store.has(r.name)]
-    if not todo:
-        return 0
 
     @tf.function(reduce_retracing=True)
     def fn(images, tags):
         return restricted_labels(model(images, training=False), tags, confidence)
 
-    ds = eval_dataset(data, recs=todo, batch_size=batch_size, size=size, with_masks=False)
-    written = 0
-    with tqdm(total=len(todo), desc="refine", unit="img", disable=not progress,
-              mininterval=2.0) as bar:
-        for batch in ds:
-            maps = fn(batch["image"], batch["labels"]).numpy()
-            for i, name in enumerate(batch["name"].numpy()):
-                store.write(name.decode("utf-8"),
-                            to_original_size(maps[i], batch["valid_size"][i].numpy(),
-                                             batch["original_size"][i].numpy()))
-                written += 1
-            bar.update(len(maps))
-    return written
+    return write_weak_labels(fn, data, store, size, batch_size, "refine", progress)

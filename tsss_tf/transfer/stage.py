@@ -47,19 +47,17 @@ def to_original_size(label_map: np.ndarray, valid_size, original_size) -> np.nda
     return np.asarray(Image.fromarray(crop).resize((ow, oh), Image.NEAREST))
 
 
-def run_transfer(lnet, data, store: PseudoLabelStore, tcfg, size: int,
-                 progress: bool = True) -> int:
-    """Writes the transferred label of every weak training image not yet in the store.
-
-    Returns the number of labels written now."""
-    recs = weak_records(data)
-    todo = [r for r in recs if not store.has(r.name)]
+def write_weak_labels(fn, data, store: PseudoLabelStore, size: int, batch_size: int,
+                      desc: str, progress: bool = True) -> int:
+    """Writes `fn(images, tags)` (label maps [B, H, W] at `size`) for every weak training image
+    not yet in the store, at the image's size on disk; the weak images are read without their
+    masks. Returns the number of labels written now."""
+    todo = [r for r in weak_records(data) if not store.has(r.name)]
     if not todo:
         return 0
-    fn = make_transfer_fn(lnet, tcfg)
-    ds = eval_dataset(data, recs=todo, batch_size=tcfg.batch_size, size=size, with_masks=False)
+    ds = eval_dataset(data, recs=todo, batch_size=batch_size, size=size, with_masks=False)
     written = 0
-    with tqdm(total=len(todo), desc="transfer", unit="img", disable=not progress,
+    with tqdm(total=len(todo), desc=desc, unit="img", disable=not progress,
               mininterval=2.0) as bar:
         for batch in ds:
             maps = fn(batch["image"], batch["labels"]).numpy()
@@ -70,3 +68,12 @@ def run_transfer(lnet, data, store: PseudoLabelStore, tcfg, size: int,
                 written += 1
             bar.update(len(maps))
     return written
+
+
+def run_transfer(lnet, data, store: PseudoLabelStore, tcfg, size: int,
+                 progress: bool = True) -> int:
+    """Writes the transferred label of every weak training image not yet in the store.
+
+    Returns the number of labels written now."""
+    return write_weak_labels(make_transfer_fn(lnet, tcfg), data, store, size, tcfg.batch_size,
+                             "transfer", progress)

@@ -11,6 +11,11 @@ predictions into the next round's labels:
 Only the image-level tags are used, as for L-Net's labels; a weak image's mask is never read.
 The labels are written at the image's size on disk into a `PseudoLabelStore`, like L-Net's.
 
+Better labels did not always make a better P-Net: refinement also amplifies what the first P-Net
+misses (a category it calls background loses its remaining labels), and on val it helped only
+the embedded_0 run with an under-trained L-Net, so it is off in every config (README, "The 0%
+setting").
+
 >>> import numpy as np
 >>> logits = np.zeros([1, 1, 2, 4], np.float32)
 >>> logits[0, 0, 0] = [0.0, 3.0, 0.0, 9.0]   # class 3 wins, but is not a tag of the image

@@ -1,5 +1,6 @@
 """Stage `lnet`: objectness from strong masks, CAM classification from the tags of all images."""
 
+import dataclasses
 import os
 
 import tensorflow as tf
@@ -11,6 +12,15 @@ from tsss_tf.training.loop import LoopSettings, run_loop
 from tsss_tf.training.monitoring import replica_grad_norm
 
 
+def lnet_model_config(cfg):
+    """cfg.model with the L-Net's backbone training options (`lnet.freeze_backbone`,
+    `lnet.backbone_lr_mult`) where they are set; they change no variable, only which are trained
+    and at what rate, so the transfer stage restores the L-Net from cfg.model alone."""
+    changes = {name: getattr(cfg.lnet, name) for name in ("freeze_backbone", "backbone_lr_mult")
+               if getattr(cfg.lnet, name) is not None}
+    return dataclasses.replace(cfg.model, **changes)
+
+
 class LNetTrainer:
     """L-Net and its optimizer, built in the strategy's scope, and the per-replica step."""
 
@@ -19,7 +29,7 @@ class LNetTrainer:
         with strategy.scope():
             self.model = build_lnet(cfg.model, num_categories)
             build_variables(self.model, cfg.data.crop_size)
-            self.opt = ModelOptimizer(self.model, cfg.model, cfg.lnet.learning_rate,
+            self.opt = ModelOptimizer(self.model, lnet_model_config(cfg), cfg.lnet.learning_rate,
                                       cfg.lnet.weight_decay, cfg.lnet.steps)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
 

@@ -1,11 +1,13 @@
-"""ModelOptimizer: the config's backbone options reach the training step."""
+"""ModelOptimizer: the config's backbone options (model.*, and lnet.* for the L-Net) reach the
+training step."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tsss_tf.config import ModelConfig
-from tsss_tf.training.builders import ModelOptimizer, build_pnet
+from tsss_tf.config import ModelConfig, load_config
+from tsss_tf.training.builders import ModelOptimizer, build_lnet, build_pnet
+from tsss_tf.training.lnet_loop import lnet_model_config
 
 
 def _step(**model_kw):
@@ -56,3 +58,22 @@ def test_backbone_lr_mult_scales_the_backbone_step(mult):
 def test_negative_multiplier_is_refused():
     with pytest.raises(ValueError, match="backbone_lr_mult"):
         _step(backbone_lr_mult=-1.0)
+
+
+def test_lnet_options_override_the_models_for_the_lnet_only():
+    cfg = load_config("tiny", ["model.freeze_backbone=true", "model.backbone_lr_mult=1.0"])
+    assert lnet_model_config(cfg) == cfg.model  # unset: the model's options
+    cfg = load_config("tiny", ["model.freeze_backbone=true", "lnet.freeze_backbone=false",
+                               "lnet.backbone_lr_mult=0.1"])
+    lm = lnet_model_config(cfg)
+    assert (lm.freeze_backbone, lm.backbone_lr_mult) == (False, 0.1)
+    assert (cfg.model.freeze_backbone, cfg.model.backbone_lr_mult) == (True, 1.0)
+    # The L-Net's optimizer trains its backbone at 0.1x; the P-Nets' (cfg.model) leave it frozen.
+    lnet = build_lnet(cfg.model, 3)
+    lnet(tf.zeros([1, 32, 32, 3]))
+    lnet_opt = ModelOptimizer(lnet, lm, 1e-3, 0.0, 10)
+    assert lnet_opt.backbone_opt is not None
+    assert len(lnet_opt.variables) == len(lnet.trainable_variables)
+    pnet = build_pnet(cfg.model, 3)
+    pnet(tf.zeros([1, 32, 32, 3]))
+    assert ModelOptimizer(pnet, cfg.model, 1e-3, 0.0, 10).backbone_opt is None

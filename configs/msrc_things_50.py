@@ -30,6 +30,5 @@ def get_config() -> ExperimentConfig:
         split=SplitConfig(name="msrc_things_50", strong=STRONG, weak=WEAK),
         model=ModelConfig(backbone="efficientnet_lite0", backbone_weights="imagenet",
                           output_stride=16, freeze_backbone=True),
-        lnet=LNetConfig(freeze_backbone=False, backbone_lr_mult=0.1),
         transfer=TransferConfig(cam_objectness=0.8, image_size=352),
     )

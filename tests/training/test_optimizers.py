@@ -77,3 +77,5 @@ def test_lnet_options_override_the_models_for_the_lnet_only():
     pnet = build_pnet(cfg.model, 3)
     pnet(tf.zeros([1, 32, 32, 3]))
     assert ModelOptimizer(pnet, cfg.model, 1e-3, 0.0, 10).backbone_opt is None
+    with pytest.raises(ValueError, match="lnet.backbone_lr_mult"):
+        lnet_model_config(load_config("tiny", ["lnet.backbone_lr_mult=-0.1"]))

@@ -18,6 +18,8 @@ def lnet_model_config(cfg):
     and at what rate, so the transfer stage restores the L-Net from cfg.model alone."""
     changes = {name: getattr(cfg.lnet, name) for name in ("freeze_backbone", "backbone_lr_mult")
                if getattr(cfg.lnet, name) is not None}
+    if changes.get("backbone_lr_mult", 0.0) < 0:
+        raise ValueError(f"lnet.backbone_lr_mult must be >= 0, got {changes['backbone_lr_mult']}")
     return dataclasses.replace(cfg.model, **changes)
 
 
@@ -48,6 +50,9 @@ class LNetTrainer:
                                           self.num_background)
             per = (lc.objectness_weight * obj + lc.cls_weight * cls
                    + lc.cam_dense_weight * dense)
+            if lc.cam_competition_weight:
+                compete = losses.cam_competition_loss(out["cams"], batch["labels"])
+                per += lc.cam_competition_weight * compete
             loss = tf.nn.compute_average_loss(per, global_batch_size=gbs)
         grads = tape.gradient(loss, self.opt.variables)
         self.opt.apply(grads)
@@ -55,6 +60,8 @@ class LNetTrainer:
                 "objectness_loss": tf.nn.compute_average_loss(obj, global_batch_size=gbs),
                 "classification_loss": tf.nn.compute_average_loss(cls, global_batch_size=gbs),
                 "cam_dense_loss": tf.nn.compute_average_loss(dense, global_batch_size=gbs),
+                **({"cam_competition_loss": tf.nn.compute_average_loss(
+                    compete, global_batch_size=gbs)} if lc.cam_competition_weight else {}),
                 "grad_norm": replica_grad_norm(grads)}
 
 

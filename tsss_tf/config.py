@@ -145,8 +145,6 @@ class LNetConfig:
     cls_weight: float = 1.0
     # Per-pixel CAM supervision on strong images (losses.cam_dense_loss; 0 = tags only).
     cam_dense_weight: float = 1.0
-    # Tagged categories compete for their regions (losses.cam_competition_loss; 0 = off).
-    cam_competition_weight: float = 0.0
     # The L-Net's own backbone training, where it should differ from the P-Nets' (None: the
     # model's freeze_backbone / backbone_lr_mult); e.g. fine-tune the L-Net's backbone at a low
     # rate while the P-Nets keep theirs frozen.

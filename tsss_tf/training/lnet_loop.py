@@ -50,9 +50,6 @@ class LNetTrainer:
                                           self.num_background)
             per = (lc.objectness_weight * obj + lc.cls_weight * cls
                    + lc.cam_dense_weight * dense)
-            if lc.cam_competition_weight:
-                compete = losses.cam_competition_loss(out["cams"], batch["labels"])
-                per += lc.cam_competition_weight * compete
             loss = tf.nn.compute_average_loss(per, global_batch_size=gbs)
         grads = tape.gradient(loss, self.opt.variables)
         self.opt.apply(grads)
@@ -60,8 +57,6 @@ class LNetTrainer:
                 "objectness_loss": tf.nn.compute_average_loss(obj, global_batch_size=gbs),
                 "classification_loss": tf.nn.compute_average_loss(cls, global_batch_size=gbs),
                 "cam_dense_loss": tf.nn.compute_average_loss(dense, global_batch_size=gbs),
-                **({"cam_competition_loss": tf.nn.compute_average_loss(
-                    compete, global_batch_size=gbs)} if lc.cam_competition_weight else {}),
                 "grad_norm": replica_grad_norm(grads)}
 
 

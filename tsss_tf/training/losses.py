@@ -53,29 +53,6 @@ def cam_dense_loss(cams, mask, strong, num_background=1):
     return _masked_pixel_mean(tf.reduce_mean(per, axis=-1), valid)
 
 
-def cam_competition_loss(cams, labels):
-    """Tagged categories compete for their own regions: [B] ([ours], after ReCAM, Chen et al.,
-    CVPR 2022).
-
-    For each tagged category k of an image, its CAM, clipped at 0 and scaled to a maximum of 1,
-    is an attention map a_k (no gradient); averaging every category's CAM under a_k gives logits
-    z_k [K], the image-level logits of the region k claims (the CAM head is linear, so this equals
-    classifying the a_k-pooled features). Softmax cross-entropy of z_k against k, averaged over
-    the tagged categories (0 for an image without tags). Sigmoid BCE on pooled logits cannot
-    tell apart two categories that are always tagged together (a face and a body); this term
-    makes each one's CAM beat the other's where it is the stronger.
-    """
-    cams = tf.cast(cams, tf.float32)
-    labels = tf.cast(labels, tf.float32)
-    att = tf.stop_gradient(tf.nn.relu(cams))
-    att = att / (tf.reduce_max(att, axis=[1, 2], keepdims=True) + 1e-6)
-    mass = tf.reduce_sum(att, axis=[1, 2])[..., None]  # [B, K, 1]
-    z = tf.einsum("bhwk,bhwj->bkj", att, cams) / (mass + 1e-6)  # [B, K (region), K (class)]
-    own = tf.broadcast_to(tf.range(tf.shape(cams)[-1])[None], tf.shape(z)[:2])
-    per = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=own, logits=z)  # [B, K]
-    return tf.reduce_sum(per * labels, axis=-1) / tf.maximum(tf.reduce_sum(labels, axis=-1), 1.0)
-
-
 def segmentation_loss(logits, mask):
     """Softmax cross-entropy per example over non-ignored pixels: [B]."""
     logits = tf.cast(logits, tf.float32)

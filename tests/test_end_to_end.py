@@ -154,6 +154,43 @@ def test_pseudo_labels_of_another_lnet_training_are_not_reused(run, tmp_path):
         Experiment(cfg, copy, strategy=one_cpu_strategy(), progress=False).store()
 
 
+def test_transfer_with_test_time_views_writes_labels_and_refuses_plain_ones(run, tmp_path):
+    """transfer.scales / transfer.flip: the stage transfers every weak image (at its size on
+    disk, tags only) from the run's L-Net; its labels have their own fingerprint, so labels
+    transferred without the views are not reused; the plain run's fingerprint is unchanged."""
+    import shutil
+
+    from PIL import Image
+
+    from tsss_tf.data.voc import DataError
+
+    _, model_dir, _, base = run
+    cfg = load_config("tiny", ["lnet.steps=10", "pnet.steps=10", "eval_every=10",
+                               "transfer.scales=[0.75,1.0,1.25]", "transfer.flip=true"])
+    stale = str(tmp_path / "stale")
+    for stage in ("lnet", "transfer"):
+        shutil.copytree(os.path.join(model_dir, stage), os.path.join(stale, stage))
+    with pytest.raises(DataError, match="fingerprint.*transfer the labels again"):
+        Experiment(cfg, stale, strategy=one_cpu_strategy(), progress=False).store()
+
+    copy = str(tmp_path / "run")
+    shutil.copytree(os.path.join(model_dir, "lnet"), os.path.join(copy, "lnet"))
+    exp = Experiment(cfg, copy, strategy=one_cpu_strategy(), progress=False)
+    exp.run("transfer")
+    store = exp.store()
+    weak = [r for r in exp.data.train_records() if r.kind == "weak"]
+    assert store.is_complete() and store.names() == sorted(r.name for r in weak)
+    assert store.fingerprint != base.store().fingerprint
+    manifest = json.load(open(os.path.join(model_dir, "transfer", "pseudo_labels",
+                                           "manifest.json")))
+    assert base.store().fingerprint == manifest["fingerprint"]
+    for r in weak[:5]:
+        lab = store.read(r.name)
+        with Image.open(r.image_path) as im:
+            assert lab.shape == (im.height, im.width)
+        assert set(np.unique(lab)) <= {0, 255} | set(r.present), r.name
+
+
 def test_label_refinement_rounds_relabel_the_weak_images_and_resume(run, tmp_path):
     """pnet.refine_rounds=1: round 0 of the full model's P-Net is trained on L-Net's labels,
     relabels every weak image (at its size on disk, tags only) and the final tsss is trained on

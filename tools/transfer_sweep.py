@@ -11,6 +11,12 @@ as JSON with --json.
 
     (msrc_things_50 seed 0, val: cam_objectness 0 -> 0.8 is the measurement the config's
     value comes from; see configs/msrc_things_50.py)
+
+A list field such as transfer.scales cannot go in a grid (the grid splits its values at commas);
+set it for the whole sweep with --set, once per sweep:
+
+    python tools/transfer_sweep.py --model_dir=runs/msrc_things_50_seed0 \
+        --set=transfer.scales=[0.75,1.0,1.25] --grid=transfer.flip=false,true
 """
 
 import itertools

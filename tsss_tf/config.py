@@ -173,6 +173,11 @@ class TransferConfig:
     # Larger images give the L-Net's CAMs and features a finer grid (output stride 16 at
     # 224 px: 14 x 14 cells).
     image_size: Optional[int] = None
+    # Test-time augmentation of the L-Net for the transfer (transfer.stage.lnet_views): its
+    # objectness logits, CAMs and features averaged over the images resized by each of
+    # `scales` (relative to image_size) and, with `flip`, over their left-right mirrors.
+    scales: Tuple[float, ...] = (1.0,)
+    flip: bool = False
     batch_size: int = 32
 
 

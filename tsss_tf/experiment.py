@@ -40,7 +40,7 @@ from tsss_tf.training.refine import relabel_weak_images
 from tsss_tf.training.restore import load_trained
 from tsss_tf.training.strategy import is_chief, make_strategy
 from tsss_tf.transfer.pseudo_labels import PseudoLabelStore
-from tsss_tf.transfer.stage import run_transfer, transfer_kwargs
+from tsss_tf.transfer.stage import augmentation, run_transfer, transfer_kwargs
 
 STAGES = ("all", "lnet", "transfer", "pnet", "full", "strong_only", "lnet_only")
 STAGE_VARIANT = {"pnet": "tsss", "full": "full", "strong_only": "strong_only",
@@ -150,11 +150,14 @@ class Experiment:
 
     def store(self) -> PseudoLabelStore:
         c = self.cfg
-        fp = json.dumps({"split": self.data.split.content_hash(), "seed": c.seed,
-                         "data": c.data.__dict__, "model": c.model.__dict__,
-                         "lnet": c.lnet.__dict__, "transfer": transfer_kwargs(c.transfer),
-                         "size": transfer_image_size(c), "lnet_weights": self._lnet_weights_id()},
-                        sort_keys=True, default=str)
+        fields = {"split": self.data.split.content_hash(), "seed": c.seed,
+                  "data": c.data.__dict__, "model": c.model.__dict__,
+                  "lnet": c.lnet.__dict__, "transfer": transfer_kwargs(c.transfer),
+                  "size": transfer_image_size(c), "lnet_weights": self._lnet_weights_id()}
+        aug = augmentation(c.transfer)
+        if aug != {"scales": (1.0,), "flip": False}:  # absent otherwise: older runs' labels
+            fields["augmentation"] = aug               # keep their fingerprint
+        fp = json.dumps(fields, sort_keys=True, default=str)
         try:
             return PseudoLabelStore(self.pseudo_dir(),
                                     hashlib.sha256(fp.encode()).hexdigest()[:16])

@@ -11,6 +11,7 @@ import tensorflow as tf
 from PIL import Image
 from tqdm.auto import tqdm
 
+from tsss_tf.config import ConfigError
 from tsss_tf.data.pipeline import eval_dataset, weak_records
 from tsss_tf.transfer.diffusion import transfer_labels
 from tsss_tf.transfer.pseudo_labels import PseudoLabelStore
@@ -24,13 +25,62 @@ def transfer_kwargs(tcfg) -> dict:
     return {k: getattr(tcfg, k) for k in TRANSFER_KEYS}
 
 
+def augmentation(tcfg) -> dict:
+    """The test-time augmentation of a TransferConfig, checked: {"scales": (...), "flip": b}.
+
+    Raises ConfigError when a scale is not a positive number or there is none."""
+    scales = tuple(float(s) for s in tcfg.scales)
+    if not scales or any(not s > 0 for s in scales):
+        raise ConfigError(f"transfer.scales must be one or more positive numbers, got "
+                         f"{tcfg.scales!r}")
+    return {"scales": scales, "flip": bool(tcfg.flip)}
+
+
+def lnet_views(lnet, images, scales=(1.0,), flip: bool = False):
+    """The L-Net's outputs averaged over test-time views of `images`.
+
+    Each scale s runs the L-Net on the images resized (bilinear) by s, and with `flip` also on
+    their left-right mirror (whose outputs are mirrored back). The objectness logits are
+    averaged at the image size; the CAMs and features at the grid of the largest scale (the
+    finest). scales=(1.0,) without flip is the plain `lnet(images)`.
+
+    Returns {"objectness_logits": [B, H, W, 1], "cams": [B, h, w, K], "features": [B, h, w, C]},
+    all float32.
+    """
+    size = tf.shape(images)[1:3]
+    sums, grid, n = {}, None, 0
+    for s in sorted(scales, reverse=True):
+        x = images
+        if s != 1.0:
+            scaled = tf.cast(tf.round(tf.cast(size, tf.float32) * s), tf.int32)
+            x = tf.image.resize(images, tf.maximum(scaled, 1), method="bilinear")
+        for mirror in ((False, True) if flip else (False,)):
+            out = lnet(tf.reverse(x, [2]) if mirror else x, training=False)
+            view = {k: tf.cast(out[k], tf.float32)
+                    for k in ("objectness_logits", "cams", "features")}
+            if mirror:
+                view = {k: tf.reverse(v, [2]) for k, v in view.items()}
+            if grid is None:
+                grid = tf.shape(view["cams"])[1:3]
+            view["objectness_logits"] = tf.image.resize(view["objectness_logits"], size)
+            view["cams"] = tf.image.resize(view["cams"], grid)
+            view["features"] = tf.image.resize(view["features"], grid)
+            sums = {k: sums[k] + v for k, v in view.items()} if sums else view
+            n += 1
+    return {k: v / n for k, v in sums.items()}
+
+
 def make_transfer_fn(lnet, tcfg):
     """A tf.function: (images, tags) -> label maps int32 [B,H,W] at the input size."""
     params = transfer_kwargs(tcfg)
+    aug = augmentation(tcfg)
 
     @tf.function(reduce_retracing=True)
     def fn(images, tags):
-        out = lnet(images, training=False)
+        if aug == {"scales": (1.0,), "flip": False}:
+            out = lnet(images, training=False)
+        else:
+            out = lnet_views(lnet, images, **aug)
         prob = tf.sigmoid(tf.cast(out["objectness_logits"][..., 0], tf.float32))
         return transfer_labels(images, prob, out["cams"], out["features"], tags, **params)
 

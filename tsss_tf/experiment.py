@@ -40,7 +40,7 @@ from tsss_tf.training.refine import relabel_weak_images
 from tsss_tf.training.restore import load_trained
 from tsss_tf.training.strategy import is_chief, make_strategy
 from tsss_tf.transfer.pseudo_labels import PseudoLabelStore
-from tsss_tf.transfer.stage import augmentation, run_transfer, transfer_kwargs
+from tsss_tf.transfer.stage import NO_AUGMENTATION, augmentation, run_transfer, transfer_kwargs
 
 STAGES = ("all", "lnet", "transfer", "pnet", "full", "strong_only", "lnet_only")
 STAGE_VARIANT = {"pnet": "tsss", "full": "full", "strong_only": "strong_only",
@@ -155,8 +155,8 @@ class Experiment:
                   "lnet": c.lnet.__dict__, "transfer": transfer_kwargs(c.transfer),
                   "size": transfer_image_size(c), "lnet_weights": self._lnet_weights_id()}
         aug = augmentation(c.transfer)
-        if aug != {"scales": (1.0,), "flip": False}:  # absent otherwise: older runs' labels
-            fields["augmentation"] = aug               # keep their fingerprint
+        if aug != NO_AUGMENTATION:  # absent otherwise: older runs' labels keep their fingerprint
+            fields["augmentation"] = aug
         fp = json.dumps(fields, sort_keys=True, default=str)
         try:
             return PseudoLabelStore(self.pseudo_dir(),

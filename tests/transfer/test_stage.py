@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from tsss_tf.config import ConfigError, TransferConfig
-from tsss_tf.transfer.stage import augmentation, lnet_views, make_transfer_fn
+from tsss_tf.transfer.stage import NO_AUGMENTATION, augmentation, lnet_views, make_transfer_fn
 
 
 class RampLNet:
@@ -75,6 +75,6 @@ def test_bad_scales_are_a_config_error_naming_the_field(scales):
 
 
 def test_augmentation_reads_the_config():
-    assert augmentation(TransferConfig()) == {"scales": (1.0,), "flip": False}
+    assert augmentation(TransferConfig()) == NO_AUGMENTATION == {"scales": (1.0,), "flip": False}
     assert augmentation(TransferConfig(scales=(0.75, 1, 1.25), flip=True)) == {
         "scales": (0.75, 1.0, 1.25), "flip": True}

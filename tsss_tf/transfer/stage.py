@@ -25,6 +25,10 @@ def transfer_kwargs(tcfg) -> dict:
     return {k: getattr(tcfg, k) for k in TRANSFER_KEYS}
 
 
+# The augmentation that is the plain `lnet(images)`: one view at the image's own scale.
+NO_AUGMENTATION = {"scales": (1.0,), "flip": False}
+
+
 def augmentation(tcfg) -> dict:
     """The test-time augmentation of a TransferConfig, checked: {"scales": (...), "flip": b}.
 
@@ -77,7 +81,7 @@ def make_transfer_fn(lnet, tcfg):
 
     @tf.function(reduce_retracing=True)
     def fn(images, tags):
-        if aug == {"scales": (1.0,), "flip": False}:
+        if aug == NO_AUGMENTATION:
             out = lnet(images, training=False)
         else:
             out = lnet_views(lnet, images, **aug)

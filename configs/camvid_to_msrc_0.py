@@ -16,8 +16,8 @@ Launch:   python -m tsss_tf.train --config=camvid_to_msrc_0 --model_dir=runs/cam
 Smoke:    add --set=lnet.steps=20 --set=pnet.steps=20 (proves the path, not the method)
 Reaches:  seeds 0-2 (commits c5d034d, 047b6ea; 15-18 min each on a 2-core CPU), weak-class
           test mIoU: full 70.6 +- 1.0, strong_only 0, lnet_only 52.4 +- 4.6 (74.3 +- 7.4% of
-          full), tsss 52.6 +- 4.1 (74.6 +- 6.8%); pseudo labels 53.4 +- 3.4 (README "The 0%
-          setting on real photographs"; the paper: 89.4% on VOC 2012).
+          full), tsss 52.6 +- 4.1 (74.6 +- 6.8%); pseudo labels 53.4 +- 3.4
+          (docs/results.md, "The 0% setting on real photographs"; the paper: 89.4% on VOC 2012).
 """
 
 from tsss_tf.config import (DataConfig, ExperimentConfig, ModelConfig, SourceDataConfig,

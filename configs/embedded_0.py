@@ -5,7 +5,7 @@ Launch:   python -m tsss_tf.train --config=embedded_0
 Reaches:  seed 0 (commit 8643038), weak-class test mIoU full 79.6, lnet_only 68.1 (85.6%), tsss
           69.3 (87.0% of full; the paper: 89.4% on VOC 2012); transferred labels 67.2% on the
           weak classes; L-Net 3000 steps, P-Net stages 3600 steps, about 35 min on a 2-core CPU
-          (README "The 0% setting").
+          (docs/results.md, "The 0% setting").
 """
 
 from tsss_tf.config import DataConfig, ExperimentConfig, LNetConfig, PNetConfig, SplitConfig

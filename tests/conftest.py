@@ -1,7 +1,7 @@
 """Shared test set-up.
 
 Two logical CPU devices are made here, at import time, before the TF runtime starts (see
-TF_NOTES.md): tests of the distribution code use `two_cpu_strategy()`.
+docs/tensorflow_notes.md): tests of the distribution code use `two_cpu_strategy()`.
 """
 
 import os

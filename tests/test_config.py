@@ -12,7 +12,7 @@ def test_every_named_config_loads_and_round_trips():
         assert required in names
     for n in names:
         cfg = load_config(n)
-        assert cfg.name == n or n == "tiny"
+        assert cfg.name == n
         again = ExperimentConfig.from_dict(json.loads(cfg.to_json()))
         assert again == cfg
 

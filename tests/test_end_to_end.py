@@ -17,19 +17,13 @@ VARIANTS = ("full", "strong_only", "lnet_only", "tsss")
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    saved = os.environ.get("TSSS_TF_CACHE")
-    os.environ["TSSS_TF_CACHE"] = str(tmp_path_factory.mktemp("cache"))
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TSSS_TF_CACHE", str(tmp_path_factory.mktemp("cache")))
         model_dir = str(tmp_path_factory.mktemp("run"))
         cfg = load_config("tiny", ["lnet.steps=10", "pnet.steps=10", "eval_every=10"])
         exp = Experiment(cfg, model_dir, strategy=one_cpu_strategy(), progress=False)
         results = exp.run("all")
         yield cfg, model_dir, results, exp
-    finally:
-        if saved is None:
-            os.environ.pop("TSSS_TF_CACHE", None)
-        else:
-            os.environ["TSSS_TF_CACHE"] = saved
 
 
 def test_results_hold_every_variant_and_the_ratios(run):

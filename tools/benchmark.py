@@ -101,11 +101,11 @@ def timed_interleaved(fns: dict, rounds: int, warmup: int = 3) -> dict:
 
 class Bench:
     def __init__(self, cfg, repeats):
-        from tsss_tf.data.sources import ExperimentData
+        from tsss_tf.data.experiment_data import open_experiment_data
         from tsss_tf.data.splits import Split
 
         self.cfg, self.repeats = cfg, repeats
-        self.data = ExperimentData(cfg.data, Split.from_config(cfg.split))
+        self.data = open_experiment_data(cfg.data, Split.from_config(cfg.split))
         self.strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
         self.rng = np.random.default_rng(0)
         self.results, self.rows = {}, []
@@ -256,6 +256,7 @@ class Bench:
     def fit(self):
         import keras
 
+        from tsss_tf.data.voc import IGNORE_LABEL
         from tsss_tf.training.builders import make_optimizer
 
         cfg = self.cfg
@@ -265,8 +266,8 @@ class Bench:
         model = t.gen
         model.compile(optimizer=make_optimizer(cfg.pnet.learning_rate, cfg.pnet.weight_decay,
                                                cfg.pnet.steps, model.trainable_variables),
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True,
-                                                                      ignore_class=255))
+                      loss=keras.losses.SparseCategoricalCrossentropy(
+                          from_logits=True, ignore_class=IGNORE_LABEL))
         ds = tf.data.Dataset.from_tensors((batch["image"], batch["mask"])).repeat()
         steps = 10
         model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)  # trace

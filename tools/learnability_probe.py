@@ -16,7 +16,8 @@ from absl import app, flags
 
 from tsss_tf.config import load_config
 from tsss_tf.data import pipeline
-from tsss_tf.data.sources import ExperimentData
+from tsss_tf.data.experiment_data import open_experiment_data
+from tsss_tf.data.voc import IGNORE_LABEL
 from tsss_tf.data.splits import Split
 from tsss_tf.evaluation.scoring import evaluate_model
 
@@ -49,7 +50,7 @@ def control_model(num_classes: int) -> keras.Model:
 
 def _loss(y, logits):
     y = tf.cast(y, tf.int32)
-    valid = y != 255
+    valid = y != IGNORE_LABEL
     ce = tf.nn.sparse_softmax_cross_entropy_with_logits(tf.where(valid, y, 0), logits)
     return tf.reduce_mean(tf.boolean_mask(ce, valid))
 
@@ -57,7 +58,7 @@ def _loss(y, logits):
 def main(argv):
     del argv
     cfg = load_config(FLAGS.config, FLAGS.set)
-    data = ExperimentData(cfg.data, Split.from_config(cfg.split))
+    data = open_experiment_data(cfg.data, Split.from_config(cfg.split))
     model = control_model(data.num_classes)
     model.compile(keras.optimizers.Adam(1e-3), _loss)
     ds = pipeline.train_dataset(data, "full", cfg.global_batch_size, seed=cfg.seed)

@@ -2,7 +2,7 @@
 
 A run writes `test_predictions.png` (image | ground truth | each variant) next to its
 results.md. For data sets whose licence forbids redistributing their images (msrc_things,
-CamVid), --noimages draws ground truth and predictions only: the figure the README shows.
+CamVid), --noimages draws ground truth and predictions only: the figure docs/results.md shows.
 
     python tools/prediction_figure.py --model_dir=runs/msrc_things_50_seed0 \\
         --out=docs/msrc_things_50_predictions.png --noimages --recompute

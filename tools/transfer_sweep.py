@@ -53,14 +53,14 @@ def main(argv):
     del argv
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from tsss_tf.config import apply_overrides, transfer_image_size
-    from tsss_tf.data.sources import ExperimentData
+    from tsss_tf.data.experiment_data import open_experiment_data
     from tsss_tf.data.splits import Split
     from tsss_tf.evaluation.scoring import evaluate_transfer
     from tsss_tf.training.restore import load_trained
 
     with user_errors():
         cfg, model_dir = resolve_config(FLAGS, prefer_model_dir=True)
-        data = ExperimentData(cfg.data, Split.from_config(cfg.split))
+        data = open_experiment_data(cfg.data, Split.from_config(cfg.split))
         lnet = load_trained("lnet", cfg.model, data.num_categories,
                             os.path.join(model_dir, "lnet", "ckpt"), cfg.data.crop_size,
                             "the L-Net")

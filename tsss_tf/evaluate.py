@@ -21,14 +21,14 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from tsss_tf.data.sources import ExperimentData
+    from tsss_tf.data.experiment_data import open_experiment_data
     from tsss_tf.data.splits import Split
     from tsss_tf.evaluation.scoring import evaluate_model
     from tsss_tf.training.restore import load_trained
 
     with user_errors():
         cfg, model_dir = resolve_config(FLAGS, prefer_model_dir=True)
-        data = ExperimentData(cfg.data, Split.from_config(cfg.split))
+        data = open_experiment_data(cfg.data, Split.from_config(cfg.split))
         model = load_trained("pnet", cfg.model, data.num_classes,
                              os.path.join(model_dir, FLAGS.variant, "ckpt"), cfg.data.crop_size,
                              f"the P-Net '{FLAGS.variant}'")

@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from tsss_tf.config import ConfigError, ExperimentConfig, transfer_image_size
-from tsss_tf.data.sources import ExperimentData
+from tsss_tf.data.experiment_data import open_experiment_data
 from tsss_tf.data.splits import Split
 from tsss_tf.data.voc import DataError
 from tsss_tf.evaluation import report
@@ -47,6 +47,8 @@ STAGE_VARIANT = {"pnet": "tsss", "full": "full", "strong_only": "strong_only",
                  "lnet_only": "lnet_only"}
 ORDER = ("lnet", "transfer", "full", "strong_only", "lnet_only", "pnet")
 SEED_OFFSET = {s: i * 1000 for i, s in enumerate(ORDER)}
+FULL_SKIPPED = ("some training images have tags but no mask, so there is no fully supervised "
+                "baseline to train")
 
 
 def weights_id(model) -> str:
@@ -99,6 +101,17 @@ def check_model_dir(cfg: ExperimentConfig, model_dir: str) -> None:
         raise ConfigError(f"cannot write {path}: {e.strerror}") from None
 
 
+def _fingerprint_fields(data_cfg) -> dict:
+    """The data fields that name a run's labels: not the image size limits (they refuse files,
+    they change no label), and extra_data_dirs only when set, so that the labels of
+    single-folder runs keep their fingerprint."""
+    fields = {k: v for k, v in data_cfg.__dict__.items()
+              if k not in ("max_image_pixels", "max_image_side")}
+    if not fields.get("extra_data_dirs"):
+        fields.pop("extra_data_dirs", None)
+    return fields
+
+
 def _holds_outputs(model_dir: str) -> bool:
     """Whether any stage of model_dir has written a checkpoint, label or metrics file."""
     for stage in ORDER + tuple(STAGE_VARIANT.values()):
@@ -129,8 +142,12 @@ class Experiment:
             enable_determinism(cfg.seed)
         self.strategy = strategy or make_strategy("mirrored")
         self.chief = is_chief(self.strategy)
+        # The data is opened and every set indexed before anything is written to model_dir.
+        self.data = open_experiment_data(cfg.data, Split.from_config(cfg.split),
+                                         infer=cfg.split.infer)
+        cfg.split.strong, cfg.split.weak = self.data.split.strong, self.data.split.weak
+        self.data.validate()
         check_model_dir(cfg, model_dir)
-        self.data = ExperimentData(cfg.data, Split.from_config(cfg.split))
         self.writer = (tf.summary.create_file_writer(os.path.join(model_dir, "tensorboard"))
                        if self.chief else tf.summary.create_noop_writer())
         self._lnet = None
@@ -151,7 +168,7 @@ class Experiment:
     def store(self) -> PseudoLabelStore:
         c = self.cfg
         fields = {"split": self.data.split.content_hash(), "seed": c.seed,
-                  "data": c.data.__dict__, "model": c.model.__dict__,
+                  "data": _fingerprint_fields(c.data), "model": c.model.__dict__,
                   "lnet": c.lnet.__dict__, "transfer": transfer_kwargs(c.transfer),
                   "size": transfer_image_size(c), "lnet_weights": self._lnet_weights_id()}
         aug = augmentation(c.transfer)
@@ -226,6 +243,8 @@ class Experiment:
             self.monitor.after_transfer(lnet, store, quality)
             return self._finish("transfer", {"pseudo_labels": quality}, t0)
         variant = STAGE_VARIANT[stage]
+        if variant == "full" and self.data.has_tag_only_training():
+            return self._finish(stage, {"skipped": FULL_SKIPPED}, t0)
         pseudo = None
         if variant in ("tsss", "lnet_only"):
             if not self.done("transfer"):

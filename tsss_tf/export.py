@@ -6,7 +6,10 @@
 Writes EXPORT_DIR/<version>/ (default: the next free integer), P-Net alone (no L-Net, no
 discriminator) with in-graph preprocessing, the signatures listed in tsss_tf.serving.signatures,
 the class names as an asset and TF Serving's warm-up requests. The model is rebuilt from the
-run's config.json (or --config) and the variant's latest checkpoint.
+run's config.json (or --config) and the variant's latest checkpoint. The signatures refuse an
+encoded image larger than --max_image_pixels / --max_image_side (default 50 megapixels, 20000
+px a side; read from its header before decoding), or with --resize_large_images decode a larger
+JPEG at a reduced scale. Temporary folders left in EXPORT_DIR by a killed export are removed.
 """
 
 import os
@@ -14,6 +17,7 @@ import os
 from absl import app, flags
 
 from tsss_tf.flags import define_config_flags, resolve_config
+from tsss_tf.image_limits import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE
 
 define_config_flags()
 flags.DEFINE_string("export_dir", None, "Base folder of the versioned export (TF Serving's "
@@ -25,6 +29,14 @@ flags.DEFINE_string("model_name", "tsss", "Model name in the warm-up requests (T
                     "--model_name).")
 flags.DEFINE_string("classes_file", None, "Class names of the data set, one a line, when its "
                     "folder (data.data_dir) is not on this machine.")
+flags.DEFINE_integer("max_image_pixels", DEFAULT_MAX_PIXELS, "The served model refuses an "
+                     "encoded image whose header declares more pixels (checked before decoding: "
+                     "a small file can declare a huge image).")
+flags.DEFINE_integer("max_image_side", DEFAULT_MAX_SIDE, "The served model refuses an encoded "
+                     "image with a longer side (pixels).")
+flags.DEFINE_bool("resize_large_images", False, "Instead of refusing a JPEG over the limits, "
+                  "decode it at 1/2, 1/4 or 1/8 scale (the largest that fits); its maps come at "
+                  "that size.")
 flags.mark_flags_as_required(["model_dir", "export_dir"])
 FLAGS = flags.FLAGS
 
@@ -41,6 +53,14 @@ def main(argv):
                                               load_trained_pnet)
 
     with cli_errors():
+        from tsss_tf.image_limits import ImageLimits
+        from tsss_tf.serving.errors import ExportError
+
+        try:
+            limits = ImageLimits(FLAGS.max_image_pixels, FLAGS.max_image_side,
+                                 FLAGS.resize_large_images)
+        except ValueError as e:
+            raise ExportError(f"--max_image_pixels / --max_image_side: {e}") from None
         cfg, model_dir = resolve_config(FLAGS, prefer_model_dir=True)
         names, num_background = experiment_classes(cfg, FLAGS.classes_file)
         checkpoint = checkpoint_path(model_dir, FLAGS.variant)
@@ -51,7 +71,7 @@ def main(argv):
                   "tsss_tf_version": __version__}
         path = export_saved_model(model, names, num_background, cfg.data.eval_size,
                                   FLAGS.export_dir, FLAGS.version, FLAGS.model_name,
-                                  metadata={"source": source})
+                                  metadata={"source": source}, image_limits=limits)
     print(path)
 
 

@@ -3,6 +3,7 @@
     python -m tsss_tf.train                                  # every stage of embedded_50
     python -m tsss_tf.train --config=embedded_0 --seed=1
     python -m tsss_tf.train --config=msrc_things_50 --stage=lnet --set=lnet.steps=500
+    python -m tsss_tf.train --data_dir=A --data_dir=B --recipe=photo   # your own data
     python -m tsss_tf.train --config=tiny --deterministic    # bit-identical reruns
     TF_CONFIG=... python -m tsss_tf.train --strategy=multi_worker   # on every worker
     tensorboard --logdir runs/
@@ -33,7 +34,10 @@ def main(argv):
     del argv
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with user_errors():
-        cfg, model_dir = resolve_config(FLAGS)
+        notes = []
+        cfg, model_dir = resolve_config(FLAGS, notes=notes)
+        for note in notes:
+            print(f"note: {note}", flush=True)
         if FLAGS.deterministic:
             cfg.deterministic = True
         from tsss_tf.training.strategy import make_strategy
@@ -47,7 +51,15 @@ def main(argv):
 
         logging.info("config %s, model_dir %s, %d replica(s)", cfg.name, model_dir,
                      strategy.num_replicas_in_sync)
+        from tsss_tf.run_lock import acquire_run_lock
+        from tsss_tf.training.strategy import is_chief, task_name
+
+        # One run per folder: the lock is held until this process ends (tsss_tf.run_lock); the
+        # other workers of a multi-worker run take their own.
+        acquire_run_lock(model_dir, None if is_chief(strategy) else task_name(strategy))
         exp = Experiment(cfg, model_dir, strategy=strategy, progress=FLAGS.progress)
+        if exp.chief:
+            print("\n".join(exp.data.describe()), flush=True)
         results = exp.run(FLAGS.stage)
     print(to_markdown(results))
     print(f"results: {os.path.join(model_dir, 'results.json')}")

@@ -16,7 +16,7 @@ from tsss_tf.data import pipeline
 from tsss_tf.data.category_map import CategoryMapError
 from tsss_tf.data.coco import rle_encode
 from tsss_tf.data.cross_dataset import CrossExperimentData, SourceRecord
-from tsss_tf.data.sources import ExperimentData
+from tsss_tf.data.experiment_data import open_experiment_data
 from tsss_tf.data.splits import STRONG, WEAK, Split
 from tsss_tf.data.voc import write_palette_png
 
@@ -57,7 +57,7 @@ def roots(tmp_path, rng):
 
 @pytest.fixture
 def data(roots):
-    return ExperimentData(_cfg(*roots), SPLIT)
+    return open_experiment_data(_cfg(*roots), SPLIT)
 
 
 def _collect(ds, n):
@@ -91,7 +91,7 @@ def test_image_policy(data, roots):
     # evaluation is on the target only, by the split's image policy
     assert [(r.name, r.present, r.kind) for r in data.records("test")] == [
         ("t1", (3,), WEAK), ("t2", (5,), WEAK)]
-    kept = ExperimentData(_cfg(*roots, source={"exclude_dropped": False}), SPLIT)
+    kept = open_experiment_data(_cfg(*roots, source={"exclude_dropped": False}), SPLIT)
     assert {r.name: r.present for r in kept.train_records()}["s3"] == (1,)
 
 
@@ -140,7 +140,7 @@ def test_target_masks_never_reach_training(data, roots, tmp_path, monkeypatch):
 
 def test_source_ratio_mixes_the_two_data_sets(roots):
     def source_share(ratio):
-        data = ExperimentData(_cfg(*roots, source_ratio=ratio), SPLIT)
+        data = open_experiment_data(_cfg(*roots, source_ratio=ratio), SPLIT)
         batches = _collect(pipeline.train_dataset(data, "lnet", 8, seed=1), 40)
         return float(np.mean(np.concatenate([b["strong"] for b in batches])))
 
@@ -150,7 +150,7 @@ def test_source_ratio_mixes_the_two_data_sets(roots):
     # None: one stream, 4 source images of 7
     assert abs(source_share(None) - 4 / 7) < 0.09
     with pytest.raises(Exception, match="source_ratio must be in"):
-        ExperimentData(_cfg(*roots, source_ratio=1.0), SPLIT)
+        open_experiment_data(_cfg(*roots, source_ratio=1.0), SPLIT)
 
 
 def test_evaluation_is_on_the_target_only(data):
@@ -164,9 +164,9 @@ def test_evaluation_is_on_the_target_only(data):
 def test_overlapping_source_category_is_refused(roots):
     with pytest.raises(CategoryMapError, match="source category 'dog' .* is also a target "
                                                "category"):
-        ExperimentData(_cfg(*roots, source={"drop": ()}), SPLIT)
+        open_experiment_data(_cfg(*roots, source={"drop": ()}), SPLIT)
     with pytest.raises(CategoryMapError, match=r"strong categories \['tree'\]"):
-        ExperimentData(_cfg(*roots), Split("x", strong=("car", "tree"), weak=("cow",)))
+        open_experiment_data(_cfg(*roots), Split("x", strong=("car", "tree"), weak=("cow",)))
 
 
 def test_coco_source(tmp_path, rng):
@@ -195,7 +195,7 @@ def test_coco_source(tmp_path, rng):
         cfg = DataConfig(dataset="voc", data_dir=target, crop_size=24, eval_size=32,
                          source=SourceDataConfig(dataset="coco", data_dir=str(root),
                                                  drop=("dog",)))
-        data = ExperimentData(cfg, Split("c", strong=("person", "truck"),
+        data = open_experiment_data(cfg, Split("c", strong=("person", "truck"),
                                          weak=("cow", "dog", "cat")))
         assert data.class_names == ("background", "person", "truck", "cow", "dog", "cat")
         src = [r for r in data.train_records() if r.kind == STRONG]
@@ -232,7 +232,7 @@ def test_camvid_to_msrc_pipeline_on_real_data():
     from tsss_tf.data.category_map import CategoryMap
 
     cfg = load_config("camvid_to_msrc_0")
-    data = ExperimentData(cfg.data, Split.from_config(cfg.split))
+    data = open_experiment_data(cfg.data, Split.from_config(cfg.split))
     assert data.class_names == ("background", "pole", "sign", "fence", "car", "pedestrian",
                                 "bicyclist", "cow", "sheep", "aeroplane", "face", "flower",
                                 "bird", "book", "chair", "cat", "dog", "boat")
@@ -262,3 +262,20 @@ def test_camvid_to_msrc_pipeline_on_real_data():
     assert 0.2 < share < 0.8  # source_ratio 0.5 over 32 draws
     ev = _collect(pipeline.eval_dataset(data, cfg.data.test_set, batch_size=8), 1)[0]
     assert set(np.unique(ev["mask"]).tolist()) <= {0, 255} | set(range(7, 18))
+
+
+def test_target_images_with_tags_only_are_weak_training_images(roots):
+    target, source = roots
+    for name in ("w1", "w2"):  # their masks are gone: tags only
+        os.remove(os.path.join(target, "SegmentationClass", f"{name}.png"))
+    os.makedirs(os.path.join(target, "ImageTags"))
+    with open(os.path.join(target, "ImageTags", "train.txt"), "w") as f:
+        f.write("w1 cow\nw2 dog car\n")
+    data = open_experiment_data(_cfg(target, source), SPLIT)
+    recs = {r.name: r for r in data.train_records()}
+    assert recs["w1"].mask_path == "" and recs["w1"].kind == WEAK
+    assert [data.class_names[c] for c in recs["w2"].present] == ["dog"]  # target car: ignored
+    lnet = pipeline.training_table(data, "lnet")
+    assert set(lnet["mask_path"][lnet["strong"] == 0]) == {""}
+    assert "w1" not in set(pipeline.training_table(data, "full")["name"])
+    data.validate()

@@ -56,7 +56,7 @@ def test_build_offline_and_read_back(tmp_path, no_network):
     examples, sets = _fixture(manual)
     builder = build_tfds(manual, str(tmp_path / "tfds"))
 
-    assert builder.info.full_name == "tsss_voc_layout/1.0.0"
+    assert builder.info.full_name == "tsss_voc_layout/1.1.0"
     assert {k: v.num_examples for k, v in builder.info.splits.items()} == \
         {"train": 2, "val": 1, "extra-set": 2}
     assert class_names(builder) == CLASSES
@@ -102,10 +102,31 @@ def test_build_offline_and_read_back(tmp_path, no_network):
     assert again.info.features["labels"].feature.names == CLASSES
     assert again.info.splits["val"].num_examples == 1
     # ... and without this package's builder class at all
-    ro = tfds.builder_from_directory(str(tmp_path / "tfds" / "tsss_voc_layout" / "1.0.0"))
+    ro = tfds.builder_from_directory(str(tmp_path / "tfds" / "tsss_voc_layout" / "1.1.0"))
     assert ro.info.metadata["class_names"] == CLASSES
     # building again into the same data_dir reuses it
     assert build_tfds(manual, str(tmp_path / "tfds")).info.splits["train"].num_examples == 2
+
+
+def test_tag_only_images_become_examples_without_a_mask(tmp_path, no_network):
+    manual = str(tmp_path / "voc")
+    examples, _ = _fixture(manual)
+    rng = np.random.default_rng(2)
+    image, _ = blob_example(21, 34, [1], rng)
+    Image.fromarray(image).save(os.path.join(manual, "JPEGImages", "w_06.png"))
+    os.makedirs(os.path.join(manual, "ImageTags"))
+    with open(os.path.join(manual, "ImageTags", "train.txt"), "w") as f:
+        f.write("w_06 dog car\n")
+    builder = build_tfds(manual, str(tmp_path / "tfds"))
+    assert builder.info.splits["train"].num_examples == 3
+    got = {g["name"].decode(): g for g in load_tfds_split(builder, "train").as_numpy_iterator()}
+    assert list(got) == ["c_03", "a_01", "w_06"]
+    assert not got["w_06"]["has_mask"] and got["a_01"]["has_mask"]
+    assert got["w_06"]["mask"].shape == (21, 34) and (got["w_06"]["mask"] == 255).all()
+    np.testing.assert_array_equal(got["w_06"]["image"], image)
+    raw = {r["file_name"].decode(): r for r in builder.as_dataset(split="train")
+           .as_numpy_iterator()}
+    assert raw["w_06.png"]["labels"].tolist() == [2, 3]
 
 
 def test_bad_folders_fail_clearly(tmp_path, no_network):

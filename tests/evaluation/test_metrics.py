@@ -84,9 +84,10 @@ def test_miou_report_by_hand():
         miou_report(EXPECTED_CM, NAMES + ["extra"])
 
 
-def test_absent_classes_are_nan_and_skipped():
-    # 4 classes: "cow" absent from truth and prediction (NaN, skipped); "bird" only predicted
-    # (IoU 0, counted).
+def test_classes_without_truth_pixels_are_not_measurable_and_skipped():
+    # 4 classes: "cow" absent from truth and prediction; "bird" only predicted (a false
+    # positive with no truth pixel). Neither can be measured: IoU None, listed in
+    # not_measurable, left out of every mean.
     names = ["background", "cat", "bird", "cow"]
     cm = np.array([[3, 0, 1, 0],
                    [0, 2, 0, 0],
@@ -95,11 +96,13 @@ def test_absent_classes_are_nan_and_skipped():
     iou = iou_per_class(cm)
     np.testing.assert_allclose(iou[:3], [3 / 4, 1.0, 0.0])
     assert math.isnan(iou[3])
-    r = miou_report(cm, names, strong=["cat"], weak=["cow"])
-    assert r["per_class"]["cow"] is None and r["per_class"]["bird"] == 0.0
-    assert r["miou"] == pytest.approx((3 / 4 + 1 + 0) / 3)
-    assert r["miou_fg"] == pytest.approx(1 / 2)
-    assert r["miou_weak"] is None  # its only class is NaN
+    r = miou_report(cm, names, strong=["cat", "bird"], weak=["cow"])
+    assert r["per_class"]["cow"] is None and r["per_class"]["bird"] is None
+    assert r["not_measurable"] == ["bird", "cow"]
+    assert r["miou"] == pytest.approx((3 / 4 + 1) / 2)
+    assert r["miou_fg"] == pytest.approx(1.0)
+    assert r["miou_strong"] == pytest.approx(1.0)  # cat only
+    assert r["miou_weak"] is None  # its only class cannot be measured
     # no pixel at all: every mean is None, pixel accuracy None
     empty = miou_report(np.zeros((4, 4), int), names, strong=["cat"])
     assert empty["miou"] is None and empty["pixel_accuracy"] is None and empty["num_pixels"] == 0

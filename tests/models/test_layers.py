@@ -27,7 +27,8 @@ def test_make_norm_groups_divide_channels():
     assert make_norm("none", 12) is None
     bn = make_norm("batch", 12)
     assert isinstance(bn, keras.layers.BatchNormalization)
-    # Global-batch statistics under MirroredStrategy (TF_NOTES.md), fast-settling moving stats.
+    # Global-batch statistics under MirroredStrategy (docs/tensorflow_notes.md), fast-settling
+    # moving statistics.
     assert bn.synchronized and bn.momentum == 0.9
     with pytest.raises(ValueError, match="norm must be one of"):
         make_norm("instance", 12)

@@ -1,15 +1,13 @@
 """Pretrained backbones: EfficientNet-Lite0 (ImageNet weights converted from PyTorch without torch)
 and VGG16 DeepLab-LargeFOV style; the config fields and the backbone-variable helper."""
 
-import doctest
-import importlib
-
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tests.conftest import two_cpu_strategy
+from tests.doctests import check_docstring_examples
 from tests.models import torch_files
 from tests.models.harness import run_layer_test
 from tsss_tf.config import ExperimentConfig, apply_overrides
@@ -40,8 +38,7 @@ def cache(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(name):
-    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0, result
+    check_docstring_examples(name)
 
 
 # ---------------------------------------------------------------- layers: config and .keras
@@ -135,7 +132,7 @@ def test_freeze_bn():
 
 
 def test_unfrozen_bn_uses_the_global_batch_under_mirrored_strategy():
-    """TF_NOTES: unsynchronized BatchNorm gives each replica its own statistics."""
+    """docs/tensorflow_notes.md: unsynchronized BatchNorm gives each replica its own statistics."""
     x = np.random.default_rng(0).normal(size=(4, 6, 6, 8)).astype("float32")
     x[:2] *= 3.0  # the two replicas' halves differ
     single = MBConvBlock(8, 8, expand_ratio=2, freeze_bn=False)

@@ -98,7 +98,8 @@ DATA_CASES = [
      r"JPEGImages/s2\.png: not a readable image"),
     ("png_with_damaged_pixels", lambda r: _damage_png_crc(_img(r, "s1")), [], DataError,
      r"JPEGImages/s1\.png: not a readable image \(broken PNG"),
-    ("truncated_jpeg", lambda r: (Image.fromarray(_rgb()).save(_img(r, "w4", "jpg")),
+    ("truncated_jpeg", lambda r: (os.remove(_img(r, "w4")),  # w4.png and w4.jpg: ambiguous
+                                  Image.fromarray(_rgb()).save(_img(r, "w4", "jpg")),
                                   _truncate(_img(r, "w4", "jpg"), 0.7)), [], DataError,
      r"JPEGImages/w4\.jpg: the JPEG file is cut short"),
     ("tiff_named_png", lambda r: Image.fromarray(_rgb()).save(_img(r, "w1"), "TIFF"), [],
@@ -242,8 +243,16 @@ def test_config_json_with_an_unknown_field_names_the_file(tmp_path):
 
 
 def test_overrides_of_a_voc_config_are_valid():
-    """The helper's overrides themselves pass every value check (the cases above fail alone)."""
-    check_values(load_config("tiny", voc_overrides("/x")))
+    """The helper's overrides take effect and pass every value check, and each config case
+    above still fails on top of them: the cases fail for their own override alone."""
+    cfg = load_config("tiny", voc_overrides("/x"))
+    assert (cfg.data.dataset, cfg.data.data_dir, cfg.split.name) == ("voc", "/x", "rel")
+    assert (cfg.split.strong, cfg.split.weak) == (("cat", "dog"), ("cow", "sheep"))
+    assert (cfg.lnet.steps, cfg.pnet.steps, cfg.data.crop_size) == (4, 4, 32)
+    assert check_values(cfg) is None
+    for _, overrides, pattern in CONFIG_CASES:
+        with pytest.raises(ConfigError, match=pattern):
+            check_values(load_config("tiny", voc_overrides("/x") + overrides))
 
 
 def test_train_cli_reports_a_corrupt_image_in_one_line_and_writes_nothing(voc, tmp_path):

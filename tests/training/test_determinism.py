@@ -39,15 +39,9 @@ def _checkpoint_arrays(ckpt_dir):
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
-    saved = os.environ.get("TSSS_TF_CACHE")
-    os.environ["TSSS_TF_CACHE"] = str(cache)
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TSSS_TF_CACHE", str(cache))
         open_layout(load_config("tiny").data)  # written once, before the runs start
-    finally:
-        if saved is None:
-            os.environ.pop("TSSS_TF_CACHE")
-        else:
-            os.environ["TSSS_TF_CACHE"] = saved
     env = dict(os.environ, TSSS_TF_CACHE=str(cache), TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
     env.pop("TF_CONFIG", None)
     root = tmp_path_factory.mktemp("det")

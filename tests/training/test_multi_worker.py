@@ -140,16 +140,10 @@ def _materialise_tiny(cache):
     from tsss_tf.data.sources import ExperimentData
     from tsss_tf.data.splits import Split
 
-    saved = os.environ.get("TSSS_TF_CACHE")
-    os.environ["TSSS_TF_CACHE"] = str(cache)
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TSSS_TF_CACHE", str(cache))
         cfg = load_config("tiny", OVERRIDES)
         return ExperimentData(cfg.data, Split.from_config(cfg.split))
-    finally:
-        if saved is None:
-            os.environ.pop("TSSS_TF_CACHE")
-        else:
-            os.environ["TSSS_TF_CACHE"] = saved
 
 
 def _run_cluster(root, cache, make_args):

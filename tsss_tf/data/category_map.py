@@ -1,6 +1,6 @@
 """How a *source* data set's classes become an experiment's classes (cross-dataset transfer).
 
-In the 0% setting the strong categories come from another data set (METHOD.md). A
+In the 0% setting the strong categories come from another data set (docs/method.md). A
 `CategoryMap` says, for each class of that source data set, what it becomes:
 
 * `mapping`: "source=name" entries. Renames ("motorcycle=motorbike"), merges (several source

@@ -2,7 +2,7 @@
 *target* data set (the paper's 0% setting, e.g. COCO -> VOC 2012, CamVid -> msrc_things).
 
 `CrossExperimentData` is the `ExperimentData` of a config whose `data.source.dataset` is set
-(`ExperimentData(cfg.data, split)` returns one). The split's `strong` list names experiment
+(`tsss_tf.data.experiment_data.open_experiment_data` returns one). The split's `strong` list names experiment
 categories supplied by the source (after its category map, tsss_tf.data.category_map), its
 `weak` list target data set categories. The experiment's classes are
 `[background] + strong (source order) + weak (target order)`.
@@ -70,7 +70,12 @@ class CrossExperimentData(ExperimentData):
     """ExperimentData over a target data set (evaluation, weak images) and a source data set
     (strong images). See the module docstring."""
 
-    def __init__(self, data_cfg, split: Split, layout=None, source_layout=None):
+    def __init__(self, data_cfg, split: Split, layout=None, source_layout=None,
+                 infer: bool = False):
+        if infer and not split.strong and not split.weak:
+            raise SplitError("a cross-dataset experiment needs its split named (split.strong "
+                             "from the source data set, split.weak from the target); it cannot "
+                             "be inferred")
         self.cfg = data_cfg
         self.split = split
         src_cfg = data_cfg.source
@@ -111,6 +116,7 @@ class CrossExperimentData(ExperimentData):
             self.source_layout.class_names, self.class_names, split.background, split.other)
         self._dropped = set(self.category_map.dropped_ids(self.source_layout.class_names))
         self._cache = {}
+        self._scans = {}
 
     def _validate_split(self, tgt_name: str) -> None:
         s = self.split
@@ -149,16 +155,17 @@ class CrossExperimentData(ExperimentData):
 
     def records(self, set_name: str) -> List[Record]:
         """The indexed images of a *target* image set (evaluation sets), image policy of the
-        split (weak when a weak category is present)."""
+        split (weak when a weak category is present; an image without a mask is weak)."""
         key = ("target", set_name)
         if key not in self._cache:
-            ids = self.layout.image_ids(set_name)
-            paths, presents = self._index(self.layout, ids)
+            names = self.layout.class_names
+            bg = names.index(self.split.background) if self.split.background in names else None
+            entries, presents = self._scan(set_name, bg)
             recs = []
-            for name, mpath, pres in zip(ids, paths, presents):
+            for e, pres in zip(entries, presents):
                 exp = self._ids_of(self.lut, pres)
-                kind = WEAK if exp else STRONG
-                recs.append(Record(name, self.layout.image_path(name), mpath, exp, kind))
+                kind = WEAK if exp or not e.mask_path else STRONG
+                recs.append(Record(e.name, e.image_path, e.mask_path, exp, kind, e.root))
             self._cache[key] = recs
         return self._cache[key]
 

@@ -6,7 +6,8 @@ Training streams mix strong and weak images. What a weak image carries depends o
     "lnet"        true mask         tags only (mask all 255: its mask file is never opened)
     "pnet"        true mask         transferred pseudo label (from a PseudoLabelStore folder)
     "strong_only" true mask         left out
-    "full"        true mask         true mask (the fully supervised upper bound)
+    "full"        true mask         true mask (the fully supervised upper bound); an image
+                                    without a mask (tags only) is left out
 
 Each batch is a dict: image float32 [B,S,S,3] in [0,255], mask int32 [B,S,S] (experiment
 class ids, 255 = ignore), labels float32 [B,K] (image-level tags), strong float32 [B] (1 for a
@@ -43,6 +44,8 @@ def training_table(data: ExperimentData, variant: str, pseudo_dir: Optional[str]
     recs = data.train_records() if recs is None else list(recs)
     rows = []
     for r in recs:
+        if variant == "full" and not r.mask_path:
+            continue
         if r.kind == STRONG or variant == "full":
             kind = MASK_SOURCE if getattr(r, "from_source", False) else MASK_DATASET
             rows.append((r, r.mask_path, kind, 1.0))
@@ -63,21 +66,22 @@ def training_table(data: ExperimentData, variant: str, pseudo_dir: Optional[str]
         "image_path": np.array([r.image_path for r, *_ in rows]),
         "mask_path": np.array([m for _, m, _, _ in rows]),
         "mask_kind": np.array([k for *_, k, _ in rows], np.int32),
+        "root": np.array([r.root for r, *_ in rows], np.int32),
         "labels": labels,
         "strong": np.array([s for *_, s in rows], np.float32),
     }
 
 
 def _mask_reader(data: ExperimentData):
-    lut = data.lut
-    n = data.layout.num_classes
+    luts = data.root_luts
+    sizes = [data.root_num_classes(i) for i in range(len(luts))]
 
-    def read(path, kind, height, width):
+    def read(path, kind, root, height, width):
         if kind == MASK_NONE:
             return np.full((height, width), IGNORE_LABEL, np.uint8)
         path = path.decode("utf-8")
-        if kind == MASK_DATASET:
-            return lut[read_mask_file(path, n, (height, width))]
+        if kind == MASK_DATASET:  # in its data folder's class ids
+            return luts[root][read_mask_file(path, sizes[root], (height, width))]
         if kind == MASK_SOURCE:
             return data.source_lut[read_mask_file(path, data.source_layout.num_classes,
                                                   (height, width))]
@@ -93,10 +97,11 @@ def _decode(data: ExperimentData):
         image = tf.io.decode_image(tf.io.read_file(ex["image_path"]), channels=3,
                                    expand_animations=False)
         shape = tf.shape(image)
-        mask = tf.numpy_function(read_mask, [ex["mask_path"], ex["mask_kind"], shape[0],
-                                             shape[1]], tf.uint8, stateful=False)
+        mask = tf.numpy_function(read_mask, [ex["mask_path"], ex["mask_kind"], ex["root"],
+                                             shape[0], shape[1]], tf.uint8, stateful=False)
         mask = tf.ensure_shape(mask, [None, None])
-        out = {k: v for k, v in ex.items() if k not in ("image_path", "mask_path", "mask_kind")}
+        out = {k: v for k, v in ex.items()
+               if k not in ("image_path", "mask_path", "mask_kind", "root")}
         out.update(image=image, mask=mask)
         return out
 
@@ -217,12 +222,15 @@ def _eval_resize(size: int):
 
 def eval_table(data: ExperimentData, recs: Sequence[Record], with_masks: bool = True) -> dict:
     """Evaluation stream columns: images with their true masks, or (with_masks=False, for
-    label transfer on weak images) with no mask read at all."""
+    label transfer on weak images) with no mask read at all. An image without a mask (tags
+    only) gets an all-255 mask either way."""
+    read = [with_masks and bool(r.mask_path) for r in recs]
     return {
         "name": np.array([r.name for r in recs]),
         "image_path": np.array([r.image_path for r in recs]),
-        "mask_path": np.array([r.mask_path if with_masks else "" for r in recs]),
-        "mask_kind": np.full(len(recs), MASK_DATASET if with_masks else MASK_NONE, np.int32),
+        "mask_path": np.array([r.mask_path if m else "" for r, m in zip(recs, read)]),
+        "mask_kind": np.array([MASK_DATASET if m else MASK_NONE for m in read], np.int32),
+        "root": np.array([r.root for r in recs], np.int32),
         "labels": data.labels_multi_hot(recs),
         "strong": np.array([r.kind == STRONG for r in recs], np.float32),
     }

@@ -1,6 +1,6 @@
 """Category splits: which categories have masks (strong) and which only tags (weak).
 
-A `Split` is a versioned, hashable object. Its image policy (METHOD.md, [ours]):
+A `Split` is a versioned, hashable object. Its image policy (docs/method.md, [ours]):
 
 * an image whose present categories are all strong (or that holds background only) is a
   *strong image* and keeps its mask;

@@ -5,8 +5,10 @@
     builder.info.metadata["class_names"]       # or builder.info.features["labels"].feature.names
 
 The builder reads the folder (`manual_dir`) with `VocLayout`, so masks are validated the same way
-as the rest of the project. Splits: one per `ImageSets/Segmentation/*.txt` file. Examples keep the
-order of their set file (`disable_shuffling`): shuffle in the input pipeline when training.
+as the rest of the project. Splits: one per image set (`ImageSets/Segmentation/SET.txt` and / or
+`ImageTags/SET.txt`). Examples keep the order of their set (`disable_shuffling`): shuffle in the
+input pipeline when training. An image with tags but no mask (a weak image) has `has_mask`
+False, a mask of 255 (ignore) everywhere and its tags as `labels`.
 
 Images: a JPEG file in RGB mode is stored with its original bytes (no second lossy compression);
 any other image (PNG, grey or CMYK JPEG, ...) is stored as its decoded RGB array, PNG-encoded
@@ -50,8 +52,9 @@ class VocLayoutBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=_SKIP_
     """A VOC-layout folder (JPEGImages/, SegmentationClass/, ImageSets/Segmentation/) as TFDS."""
 
     name = NAME
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {"1.0.0": "Initial release.",
+                     "1.1.0": "Images with tags but no mask (ImageTags/SET.txt); has_mask."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = """\
     This builder never downloads anything. Point `manual_dir` (e.g.
     `tfds.download.DownloadConfig(manual_dir=...)`, or `tsss_tf.data.tfds_builder.build_tfds`)
@@ -59,7 +62,9 @@ class VocLayoutBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=_SKIP_
 
         ROOT/JPEGImages/NAME.jpg            (or .png / .jpeg)
         ROOT/SegmentationClass/NAME.png     palette or grey PNG of class indices, 255 = ignore
-        ROOT/ImageSets/Segmentation/SET.txt one NAME per line; each file becomes a split
+        ROOT/ImageSets/Segmentation/SET.txt one NAME per line; each set becomes a split
+        ROOT/ImageTags/SET.txt              optional: `NAME class_a class_b`, images of SET
+                                            that have tags but no mask
         ROOT/classes.txt                    optional, one class name per line (default: VOC's 21)
 
     e.g. the `VOCdevkit/VOC2012` folder of the VOC 2012 trainval archive.
@@ -79,7 +84,10 @@ class VocLayoutBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=_SKIP_
                 # from the prepared folder when it is read.
                 "labels": tfds.features.Sequence(
                     tfds.features.ClassLabel(),
-                    doc="sorted class indices present in the mask (ignore excluded)"),
+                    doc="sorted class indices present in the mask (ignore excluded), or the "
+                        "image's tags when it has no mask"),
+                "has_mask": tfds.features.Scalar(
+                    dtype=np.bool_, doc="False for an image with tags only (mask all ignore)"),
             }),
             metadata=tfds.core.MetadataDict(),
             description="A folder in the PASCAL VOC segmentation layout, read offline.",
@@ -89,7 +97,8 @@ class VocLayoutBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=_SKIP_
         layout = VocLayout(os.fspath(dl_manager.manual_dir))
         sets = layout.available_sets()
         if not sets:
-            raise DataError(f"{layout.root}: no ImageSets/Segmentation/*.txt, so no split")
+            raise DataError(f"{layout.root}: no ImageSets/Segmentation/*.txt nor ImageTags/*.txt, "
+                            "so no split")
         bad = [s for s in sets if not _SPLIT_RE.match(s)]
         if bad:
             raise DataError(f"{layout.root}: image set names {bad} are not valid split names "
@@ -103,13 +112,20 @@ class VocLayoutBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=_SKIP_
         return {s: self._generate_examples(layout, s) for s in sets}
 
     def _generate_examples(self, layout: VocLayout, set_name: str):
-        ids = layout.image_ids(set_name)
+        entries = layout.entries(set_name)
+        ids = [e.name for e in entries]
         if len(set(ids)) != len(ids):
             dup = sorted({i for i in ids if ids.count(i) > 1})
             raise DataError(f"{layout.set_path(set_name)}: names listed twice: {dup[:10]}")
-        for index, name in enumerate(ids):  # with disable_shuffling, tfds sorts by key
-            path = layout.image_path(name)
-            image, mask = layout.read_example(name)
+        for index, entry in enumerate(entries):  # with disable_shuffling, tfds sorts by key
+            path = entry.image_path
+            image = layout.read_image(entry.name)
+            if entry.mask_path:
+                mask = layout.read_mask(entry.name, image.shape[:2])
+                labels = present_classes(mask, layout.num_classes)
+            else:
+                mask = np.full(image.shape[:2], IGNORE_LABEL, np.uint8)
+                labels = np.array(entry.tags.classes)
             with Image.open(path) as im:
                 keep_bytes = im.format == "JPEG" and im.mode == "RGB"
             if keep_bytes:
@@ -119,7 +135,8 @@ class VocLayoutBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=_SKIP_
                 "image": image,
                 "segmentation_mask": mask[..., None],
                 "file_name": os.path.basename(path),
-                "labels": present_classes(mask, layout.num_classes).astype(np.int64),
+                "labels": labels.astype(np.int64),
+                "has_mask": bool(entry.mask_path),
             }
 
 
@@ -127,7 +144,7 @@ def build_tfds(manual_dir: str, data_dir: str,
                download_dir: Optional[str] = None) -> tfds.core.DatasetBuilder:
     """Prepares (once) and returns the builder for the VOC-layout folder `manual_dir`.
 
-    Writes under `data_dir/tsss_voc_layout/1.0.0/`; an existing prepared copy there is reused.
+    Writes under `data_dir/tsss_voc_layout/1.1.0/`; an existing prepared copy there is reused.
     Makes no network connection (no GCS look-up, no download).
     """
     manual_dir = os.path.abspath(os.path.expanduser(manual_dir))
@@ -162,13 +179,13 @@ def decode_rgb(data: tf.Tensor) -> tf.Tensor:
 def _to_common(example):
     name = tf.strings.regex_replace(example["file_name"], r"\.[^.]*$", "")
     return {"image": decode_rgb(example["image"]), "mask": example["segmentation_mask"][..., 0],
-            "name": name}
+            "name": name, "has_mask": example["has_mask"]}
 
 
 def load_tfds_split(builder: tfds.core.DatasetBuilder, split: str,
                     read_config: Optional[tfds.ReadConfig] = None) -> tf.data.Dataset:
     """The split as the project's examples: {"image": uint8 [H,W,3], "mask": uint8 [H,W],
-    "name": tf.string (the image id)}, in set-file order."""
+    "name": tf.string (the image id), "has_mask": tf.bool}, in set order."""
     ds = builder.as_dataset(split=split, shuffle_files=False, read_config=read_config,
                             decoders={"image": tfds.decode.SkipDecoding()})
     return ds.map(_to_common, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -1,13 +1,13 @@
-"""The PNG figures linked from results.md (matplotlib, the optional `plots` extra).
+"""The PNG figures linked from results.md (matplotlib, a dependency of the package).
 
     per_class_iou.png     test IoU of each class for each variant (full, strong_only,
                           lnet_only, tsss), strong and weak classes marked
     test_predictions.png  the first test images: image | ground truth | each variant's
                           prediction, in the palette of tsss_tf.data.palette
 
-Without matplotlib the figures are skipped and results.md says so in one line; a figure never
-makes the experiment fail. Figures are written atomically (temp file, then rename), with a
-fixed size in pixels (FIGURE_DPI and the sizes below), drawn with matplotlib's object API (no
+A figure never makes the experiment fail: when one cannot be drawn (a broken matplotlib
+install, say) results.md says so in one line. Figures are written atomically (temp file, then
+rename), with a fixed size in pixels (FIGURE_DPI and the sizes below), drawn with matplotlib's object API (no
 pyplot: no global state, no display needed).
 """
 
@@ -21,6 +21,7 @@ from absl import logging
 
 from tsss_tf.atomic import atomic_open
 from tsss_tf.data.palette import color_palette
+from tsss_tf.data.voc import IGNORE_LABEL
 from tsss_tf.evaluation.panels import label_tile
 from tsss_tf.evaluation.report import VARIANTS
 
@@ -28,8 +29,6 @@ FIGURE_DPI = 100
 BAR_FILE = "per_class_iou.png"
 GRID_FILE = "test_predictions.png"
 EXAMPLES_FILE = "test_examples.npz"
-MISSING_NOTE = ("Figures skipped: matplotlib is not installed "
-                "(`pip install -e \".[plots]\"`).")
 KIND_COLOURS = {"strong": "#d8ecd8", "weak": "#f6dcc8", "background": "#ffffff"}
 VARIANT_COLOURS = {"full": "#4c72b0", "strong_only": "#8c8c8c", "lnet_only": "#dd8452",
                    "tsss": "#c44e52"}
@@ -41,11 +40,6 @@ def bar_chart_inches(num_classes: int) -> tuple:
 
 def grid_inches(num_images: int, num_variants: int) -> tuple:
     return (1.7 * (num_variants + 2) + 0.3, 1.7 * num_images + 1.1)
-
-
-def pixel_size(inches: tuple) -> tuple:
-    """(width, height) in pixels of a figure of `inches` at FIGURE_DPI."""
-    return (int(round(inches[0] * FIGURE_DPI)), int(round(inches[1] * FIGURE_DPI)))
 
 
 def _save(fig, path: str) -> str:
@@ -129,8 +123,8 @@ def prediction_grid(examples: Dict[str, dict], class_names, path: str,
     pal = color_palette()
     handles = [Patch(facecolor=pal[c] / 255.0, edgecolor="black", label=class_names[c])
                for c in sorted(seen) if c < len(class_names)]
-    if 255 in seen:  # void / padding in the ground truth: not scored
-        handles.append(Patch(facecolor=pal[255] / 255.0, edgecolor="black",
+    if IGNORE_LABEL in seen:  # void / padding in the ground truth: not scored
+        handles.append(Patch(facecolor=pal[IGNORE_LABEL] / 255.0, edgecolor="black",
                              label="ignored (not scored)"))
     fig.legend(handles=handles, loc="lower center", ncol=min(6, max(1, len(handles))),
                fontsize=7, frameon=False)
@@ -149,12 +143,7 @@ def class_names_from_results(results: dict) -> list:
 
 def write_figures(model_dir: str, results: dict) -> str:
     """Writes the figures of an experiment next to its results.md; returns the markdown that
-    links them (or the one-line note when matplotlib is missing or a figure fails)."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        logging.info(MISSING_NOTE)
-        return "\n" + MISSING_NOTE + "\n"
+    links them (or a one-line note when a figure cannot be drawn)."""
     links = []
     try:
         if iou_bar_chart(results, os.path.join(model_dir, BAR_FILE)):

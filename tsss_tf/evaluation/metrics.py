@@ -6,8 +6,9 @@
 
 Conventions: confusion matrix rows are the truth, columns the prediction. Pixels whose truth is the
 ignore label (255), negative, or >= num_classes are dropped. `miou` is the mean IoU over every
-class whose IoU is defined, background included (the VOC convention); a class absent from both the
-truth and the prediction has an undefined (NaN) IoU and is left out of every mean.
+class whose IoU is defined, background included (the VOC convention). A class with no pixel in the
+truth cannot be measured (its IoU would be 0 for any false positive, or undefined): its IoU is
+None, it is listed in `not_measurable` and left out of every mean.
 """
 
 from __future__ import annotations
@@ -95,14 +96,17 @@ def miou_report(cm, class_names: Sequence[str], strong: Sequence = (), weak: Seq
 
     Keys: `miou` (all classes, background included), `miou_strong`, `miou_weak` (the given
     categories, by name or index), `miou_fg` (all classes but `background`), `per_class`
-    {name: IoU or None}, `pixel_accuracy` (None with no pixel), `num_pixels`. Means skip NaN IoUs;
-    a mean over nothing is None.
+    {name: IoU or None}, `not_measurable` (names of the classes with no pixel in the truth,
+    whose IoU is None), `pixel_accuracy` (None with no pixel), `num_pixels`. Means skip the
+    None IoUs; a mean over nothing is None.
     """
     cm = np.asarray(cm, dtype=np.int64)
     class_names = list(class_names)
     if cm.shape != (len(class_names), len(class_names)):
         raise ValueError(f"confusion matrix {cm.shape} does not match {len(class_names)} classes")
     iou = iou_per_class(cm)
+    absent = cm.sum(axis=1) == 0
+    iou[absent] = np.nan
     strong_i = _indices(strong, class_names, "strong")
     weak_i = _indices(weak, class_names, "weak")
     bg = class_names.index(background) if background in class_names else None
@@ -113,6 +117,7 @@ def miou_report(cm, class_names: Sequence[str], strong: Sequence = (), weak: Seq
         "miou_weak": _mean(iou[weak_i]),
         "miou_fg": _mean([v for i, v in enumerate(iou) if i != bg]),
         "per_class": {n: (None if math.isnan(v) else float(v)) for n, v in zip(class_names, iou)},
+        "not_measurable": [n for n, a in zip(class_names, absent) if a],
         "pixel_accuracy": float(np.trace(cm)) / total if total else None,
         "num_pixels": total,
     }

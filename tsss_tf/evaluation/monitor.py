@@ -29,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from tsss_tf.data.pipeline import eval_dataset, weak_records
+from tsss_tf.data.voc import IGNORE_LABEL
 from tsss_tf.evaluation import panels
 from tsss_tf.evaluation.figures import EXAMPLES_FILE, save_examples
 from tsss_tf.transfer.cam import normalize_cams
@@ -185,7 +186,7 @@ class ExperimentMonitor:
             return
         batch = _first_batch(self.exp.data, recs)
         size = batch["image"].shape[1]
-        stored = np.full((len(recs), size, size), 255, np.int32)
+        stored = np.full((len(recs), size, size), IGNORE_LABEL, np.int32)
         for i, r in enumerate(recs):
             lab = store.read(r.name)
             vh, vw = (int(v) for v in batch["valid_size"][i])

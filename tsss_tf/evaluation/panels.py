@@ -25,12 +25,12 @@ from typing import Optional, Sequence
 import numpy as np
 
 from tsss_tf.data.palette import color_palette
+from tsss_tf.data.voc import IGNORE_LABEL
 
 COLUMNS = ("input", "objectness M", "CAMs", "transferred label", "P-Net prediction",
            "ground truth")
 GAP = 2          # white pixels between the tiles of a row
 ROW_GAP = 4      # white pixels between rows
-IGNORE = 255
 
 
 def panel_shape(num_images: int, size: int) -> tuple:
@@ -54,7 +54,7 @@ def heat(x) -> np.ndarray:
 def label_tile(mask) -> np.ndarray:
     """Class ids [H, W] (255 = ignore, drawn white) -> palette colours uint8 [H, W, 3]."""
     mask = np.asarray(mask)
-    ids = np.where((mask < 0) | (mask > 255), IGNORE, mask).astype(np.uint8)
+    ids = np.where((mask < 0) | (mask > 255), IGNORE_LABEL, mask).astype(np.uint8)
     return color_palette()[ids]
 
 
@@ -127,5 +127,5 @@ def legend_markdown(class_names: Sequence[str], kinds: Optional[Sequence[str]] =
     for i, name in enumerate(class_names):
         kind = kinds[i] if kinds is not None else ""
         lines.append(f"| {i} | {name} | {kind} | #{''.join(f'{v:02x}' for v in pal[i])} |")
-    lines.append("| 255 | ignore / unlabelled | | #ffffff |")
+    lines.append(f"| {IGNORE_LABEL} | ignore / unlabelled | | #ffffff |")
     return "\n".join(lines)

@@ -54,6 +54,8 @@ def gather(model_dir: str, header: dict) -> dict:
         times[stage] = m.get("wall_time_s")
         if stage == "transfer":
             results["pseudo_labels"] = m.get("pseudo_labels")
+        elif "skipped" in m:
+            results.setdefault("skipped", {})[stage] = m["skipped"]
         elif stage in VARIANTS:
             results["variants"][stage] = m["test"]
     results["stage_wall_time_s"] = times
@@ -86,8 +88,8 @@ def _pct(x):
 def to_markdown(results: dict) -> str:
     split = results.get("split", {})
     lines = [f"# Results: {results.get('config')}", "",
-             f"Split `{split.get('name')}` (hash `{split.get('hash')}`), seed {results.get('seed')},"
-             f" evaluated on `{results.get('eval_set')}`.", "",
+             f"Split `{split.get('name')}` (hash `{split.get('hash')}`), seed "
+             f"{results.get('seed')}, evaluated on `{results.get('eval_set')}`.", "",
              "| variant | mIoU all | mIoU strong | mIoU weak | % of full (all) | "
              "% of full (weak) | wall time (s) |",
              "|---|---|---|---|---|---|---|"]
@@ -101,11 +103,19 @@ def to_markdown(results: dict) -> str:
         lines.append(f"| {k} | {_pct(r['miou'])} | {_pct(r['miou_strong'])} | "
                      f"{_pct(r['miou_weak'])} | {_pct(ratio.get('all'))} | "
                      f"{_pct(ratio.get('weak'))} | {'-' if t is None else f'{t:.0f}'} |")
+    for k, why in results.get("skipped", {}).items():
+        lines += ["", f"`{k}` was not trained: {why}."]
     pl = results.get("pseudo_labels")
-    if pl:
+    if pl and pl.get("not_scored"):
+        lines += ["", f"Pseudo labels on the weak training images: not measurable "
+                  f"({pl['not_scored']})."]
+    elif pl:
+        scored = pl.get("num_scored", pl.get("num_images"))
+        part = ("" if scored == pl.get("num_images") else
+                f" ({scored} of the {pl.get('num_images')} weak images have a mask to score)")
         lines += ["", f"Pseudo labels on the weak training images: mIoU {_pct(pl['miou'])} "
                   f"(weak classes {_pct(pl['miou_weak'])}), labelled fraction "
-                  f"{_pct(pl.get('labelled_fraction'))}%."]
+                  f"{_pct(pl.get('labelled_fraction'))}%{part}."]
     full = results["variants"].get("full")
     for rd in results.get("refinement", []):
         t, pl = rd["test"], rd.get("pseudo_labels") or {}
@@ -115,15 +125,23 @@ def to_markdown(results: dict) -> str:
                   f"full); its labels on the weak training images: mIoU {_pct(pl.get('miou'))} "
                   f"(weak classes {_pct(pl.get('miou_weak'))}), labelled fraction "
                   f"{_pct(pl.get('labelled_fraction'))}%."]
-    lines += ["", f"**tsss / full: {_pct(results.get('ratio_to_full'))}%** overall, "
-              f"{_pct(results.get('ratio_to_full_weak'))}% over weak classes.", ""]
+    if "full" in results["variants"]:
+        lines += ["", f"**tsss / full: {_pct(results.get('ratio_to_full'))}%** overall, "
+                  f"{_pct(results.get('ratio_to_full_weak'))}% over weak classes."]
+    lines.append("")
     per = {k: r["per_class"] for k, r in results["variants"].items()}
     if per:
         names = list(next(iter(per.values())).keys())
         kinds = results.get("class_kinds", {})
+        unmeasured = {n for r in results["variants"].values()
+                      for n in r.get("not_measurable", ())}
         lines += ["## Per-class IoU", "", "| class | kind | " + " | ".join(per) + " |",
                   "|---|---|" + "---|" * len(per)]
         for n in names:
-            lines.append(f"| {n} | {kinds.get(n, '')} | " +
-                         " | ".join(_pct(per[k].get(n)) for k in per) + " |")
+            cells = (["not measurable"] * len(per) if n in unmeasured
+                     else [_pct(per[k].get(n)) for k in per])
+            lines.append(f"| {n} | {kinds.get(n, '')} | " + " | ".join(cells) + " |")
+        if unmeasured:
+            lines += ["", f"Not measurable: {', '.join(sorted(unmeasured))} (no pixel of it "
+                      f"in the masks of `{results.get('eval_set')}`; left out of every mean)."]
     return "\n".join(lines) + "\n"

@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from tsss_tf.data.pipeline import eval_dataset, weak_records
-from tsss_tf.data.voc import read_mask_file
+from tsss_tf.data.voc import IGNORE_LABEL, read_mask_file
 from tsss_tf.evaluation.metrics import (StreamingConfusionMatrix, confusion_matrix,
                                         evaluate_dataset, miou_report)
 from tsss_tf.transfer.stage import make_transfer_fn
@@ -34,21 +34,29 @@ def evaluate_model(model, data, set_name: str, batch_size: int = 16, strategy=No
 def evaluate_pseudo_labels(data, store) -> dict:
     """mIoU of the transferred labels against the withheld masks of the weak images.
 
-    This is the only place that opens a weak image's mask, and only to measure."""
+    This is the only place that opens a weak image's mask, and only to measure. Weak images
+    without a mask (tags only) are not scored; with none that has one, every statistic is None
+    and "not_scored" says why."""
     acc = StreamingConfusionMatrix(data.num_classes)
     labelled = ignored = 0
-    for r in weak_records(data):
-        truth = data.lut[read_mask_file(r.mask_path, data.layout.num_classes)]
+    weak = weak_records(data)
+    scored = [r for r in weak if r.mask_path]
+    luts = data.root_luts
+    for r in scored:
+        truth = luts[r.root][read_mask_file(r.mask_path, data.root_num_classes(r.root))]
         pred = store.read(r.name)
-        labelled += int((pred != 255).sum())
-        ignored += int((pred == 255).sum())
-        keep = pred != 255
-        t = np.where(keep, truth, 255)
+        labelled += int((pred != IGNORE_LABEL).sum())
+        ignored += int((pred == IGNORE_LABEL).sum())
+        keep = pred != IGNORE_LABEL
+        t = np.where(keep, truth, IGNORE_LABEL)
         acc.update(confusion_matrix(t.astype(np.int32), pred.astype(np.int32),
                                     data.num_classes).numpy())
     rep = report_for(data, acc.matrix)
-    rep["labelled_fraction"] = labelled / max(1, labelled + ignored)
-    rep["num_images"] = len(weak_records(data))
+    rep["labelled_fraction"] = labelled / max(1, labelled + ignored) if scored else None
+    rep["num_images"] = len(weak)
+    rep["num_scored"] = len(scored)
+    if not scored:
+        rep["not_scored"] = "no weak training image has a mask to compare with"
     return rep
 
 
@@ -58,7 +66,7 @@ def evaluate_transfer(lnet, data, set_name: str, tcfg, size: int, batch_size: in
 
     Every image is transferred with its image-level tags (from its mask, as for a weak image),
     at `size` (the eval resize and padding); the labels are compared with its mask where they
-    are not 255. Returns the mIoU report plus "labelled_fraction", "num_images" and
+    are not IGNORE_LABEL. Returns the mIoU report plus "labelled_fraction", "num_images" and
     "ms_per_image" (L-Net forward + transfer)."""
     fn = make_transfer_fn(lnet, tcfg)
     acc = StreamingConfusionMatrix(data.num_classes)
@@ -69,12 +77,13 @@ def evaluate_transfer(lnet, data, set_name: str, tcfg, size: int, batch_size: in
         pred = fn(batch["image"], batch["labels"]).numpy()
         seconds += time.perf_counter() - t
         truth = batch["mask"].numpy()
-        valid = truth != 255
-        labelled += int((valid & (pred != 255)).sum())
+        valid = truth != IGNORE_LABEL
+        labelled += int((valid & (pred != IGNORE_LABEL)).sum())
         total += int(valid.sum())
         images += len(pred)
-        acc.update(confusion_matrix(np.where(pred != 255, truth, 255).astype(np.int32),
-                                    pred.astype(np.int32), data.num_classes).numpy())
+        kept = np.where(pred != IGNORE_LABEL, truth, IGNORE_LABEL)
+        acc.update(confusion_matrix(kept.astype(np.int32), pred.astype(np.int32),
+                                    data.num_classes).numpy())
     rep = report_for(data, acc.matrix)
     rep.update(labelled_fraction=labelled / max(1, total), num_images=images,
                ms_per_image=1e3 * seconds / max(1, images), set=set_name)

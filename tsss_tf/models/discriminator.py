@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from tsss_tf.models.layers import base_config, maybe_build
+from tsss_tf.models.layers import base_config, maybe_build, track_by_name
 
 
 @keras.saving.register_keras_serializable(package="tsss_tf")
@@ -41,10 +41,7 @@ class Discriminator(keras.Model):
         self.convs = [keras.layers.Conv2D(c, 3, strides=2, padding="same",
                                           kernel_initializer="he_normal", name=f"conv{i}")
                       for i, c in enumerate(channels)]
-        for conv in self.convs:
-            # Also an attribute of its own: tf.train.Checkpoint does not follow a Keras 3 list
-            # of layers (keras-team/keras#18398), so checkpoints would silently lack the convs.
-            setattr(self, conv.name, conv)
+        track_by_name(self, self.convs)
         self.act = keras.layers.LeakyReLU(negative_slope=0.2, name="leaky_relu")
         self.out = keras.layers.Conv2D(1, 3, padding="same", name="logits")
         self.noise = (keras.layers.GaussianNoise(self.input_noise, name="input_noise")

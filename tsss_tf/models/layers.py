@@ -51,6 +51,15 @@ def maybe_build(layer, input_shape):
         layer.build(tuple(input_shape))
 
 
+def track_by_name(owner, layers):
+    """Makes each of `layers` an attribute of `owner` under its own name as well (for a list of
+    layers kept in `owner`): tf.train.Checkpoint does not follow a Keras 3 list of layers
+    (keras-team/keras#18398), so checkpoints would silently lack them. The attribute names are
+    the checkpoint keys: keep the layer names stable."""
+    for layer in layers:
+        setattr(owner, layer.name, layer)
+
+
 def build_chain(layers, input_shape):
     """Builds `layers` applied one after the other; returns the output shape of the last."""
     shape = tuple(input_shape)

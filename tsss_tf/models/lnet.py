@@ -3,8 +3,8 @@
 import keras
 import tensorflow as tf
 
-from tsss_tf.models.backbones import build_backbone, serialize_backbone
-from tsss_tf.models.layers import ConvNormAct, base_config, maybe_build, resize_to
+from tsss_tf.models.backbone_model import BackboneModel
+from tsss_tf.models.layers import ConvNormAct, maybe_build, resize_to
 
 POOLINGS = ("gap", "lse")
 
@@ -25,7 +25,7 @@ def pool_cams(cams, pooling="lse", lse_r=5.0):
 
 
 @keras.saving.register_keras_serializable(package="tsss_tf")
-class LNet(keras.Model):
+class LNet(BackboneModel):
     """Label transfer network.
 
     A shared backbone with two heads:
@@ -40,7 +40,7 @@ class LNet(keras.Model):
 
     Args:
         num_categories: K, the number of categories (background not counted).
-        backbone: a registered backbone name, or a backbone layer.
+        backbone: a registered backbone name, or a backbone layer (see `BackboneModel`).
         backbone_kwargs: kwargs of the named backbone.
         pooling: "lse" or "gap".
         lse_r: r of the log-sum-exp pooling.
@@ -56,29 +56,20 @@ class LNet(keras.Model):
 
     def __init__(self, num_categories, backbone="simple", backbone_kwargs=None, pooling="lse",
                  lse_r=5.0, objectness_width=64, **kwargs):
-        super().__init__(**kwargs)
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         if not lse_r > 0:
             raise ValueError(f"lse_r must be > 0, got {lse_r}")
+        super().__init__(backbone, backbone_kwargs, **kwargs)
         self.num_categories, self.pooling, self.lse_r = int(num_categories), pooling, float(lse_r)
         self.objectness_width = int(objectness_width)
-        self._backbone_arg = backbone
-        self.backbone_kwargs = dict(backbone_kwargs or {})
-        self.backbone = build_backbone(backbone, backbone_kwargs)
-        norm = getattr(self.backbone, "norm", "group")
-        self.objectness_hidden = ConvNormAct(self.objectness_width, 3, norm=norm,
+        self.objectness_hidden = ConvNormAct(self.objectness_width, 3, norm=self.backbone_norm,
                                              name="objectness_hidden")
         self.objectness_out = keras.layers.Conv2D(1, 1, name="objectness_out")
         self.cam_conv = keras.layers.Conv2D(self.num_categories, 1, name="cam_conv")
 
-    @property
-    def output_stride(self):
-        return self.backbone.output_stride
-
     def build(self, input_shape):
-        maybe_build(self.backbone, input_shape)
-        features_shape = tuple(self.backbone.compute_output_shape(input_shape))
+        features_shape = self.build_backbone_for(input_shape)
         maybe_build(self.objectness_hidden, features_shape)
         maybe_build(self.objectness_out, features_shape[:-1] + (self.objectness_width,))
         maybe_build(self.cam_conv, features_shape)
@@ -96,19 +87,6 @@ class LNet(keras.Model):
         }
 
     def get_config(self):
-        return {
-            **base_config(self),
-            "num_categories": self.num_categories,
-            "backbone": serialize_backbone(self._backbone_arg, self.backbone),
-            # Without "weights": the saved variables replace them, and a .keras file must not
-            # need the original weights file (or a network) to load.
-            "backbone_kwargs": ({k: v for k, v in self.backbone_kwargs.items() if k != "weights"}
-                                if isinstance(self._backbone_arg, str)
-                                else None),
-            "pooling": self.pooling, "lse_r": self.lse_r,
-            "objectness_width": self.objectness_width,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+        return {**super().get_config(), "num_categories": self.num_categories,
+                "pooling": self.pooling, "lse_r": self.lse_r,
+                "objectness_width": self.objectness_width}

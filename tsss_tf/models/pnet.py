@@ -2,15 +2,14 @@
 
 import keras
 
-from tsss_tf.models.backbones import build_backbone, serialize_backbone
-from tsss_tf.models.layers import (ASPPHead, LargeFOVHead, base_config, maybe_build,
-                                   resize_to)
+from tsss_tf.models.backbone_model import BackboneModel
+from tsss_tf.models.layers import ASPPHead, LargeFOVHead, maybe_build, resize_to
 
 HEADS = {"largefov": LargeFOVHead, "aspp": ASPPHead}
 
 
 @keras.saving.register_keras_serializable(package="tsss_tf")
-class PNet(keras.Model):
+class PNet(BackboneModel):
     """Segmentation network over all categories plus background (class 0).
 
     `call(images, training=False)` takes float32 RGB in [0, 255] of shape [B, H, W, 3], any H and
@@ -19,7 +18,7 @@ class PNet(keras.Model):
 
     Args:
         num_classes: number of classes, background included.
-        backbone: a registered backbone name, or a backbone layer.
+        backbone: a registered backbone name, or a backbone layer (see `BackboneModel`).
         backbone_kwargs: kwargs of the named backbone.
         head: "largefov" (`LargeFOVHead`, default dilation 4, sized for ~100-300 px inputs at
             stride 8; DeepLab-LargeFOV used 12 on 321 px crops) or "aspp" (`ASPPHead`).
@@ -35,25 +34,16 @@ class PNet(keras.Model):
 
     def __init__(self, num_classes, backbone="simple", backbone_kwargs=None, head="largefov",
                  head_width=128, head_kwargs=None, **kwargs):
-        super().__init__(**kwargs)
         if head not in HEADS:
             raise ValueError(f"head must be one of {sorted(HEADS)}, got {head!r}")
+        super().__init__(backbone, backbone_kwargs, **kwargs)
         self.num_classes, self.head_name, self.head_width = int(num_classes), head, int(head_width)
         self.head_kwargs = dict(head_kwargs or {})
-        self._backbone_arg = backbone
-        self.backbone_kwargs = dict(backbone_kwargs or {})
-        self.backbone = build_backbone(backbone, backbone_kwargs)
-        head_kwargs = {"norm": getattr(self.backbone, "norm", "group"), **self.head_kwargs}
         self.head = HEADS[head](self.num_classes, width=self.head_width, name="head",
-                                **head_kwargs)
-
-    @property
-    def output_stride(self):
-        return self.backbone.output_stride
+                                **{"norm": self.backbone_norm, **self.head_kwargs})
 
     def build(self, input_shape):
-        maybe_build(self.backbone, input_shape)
-        maybe_build(self.head, self.backbone.compute_output_shape(input_shape))
+        maybe_build(self.head, self.build_backbone_for(input_shape))
         self.built = True
 
     def call(self, images, training=False):
@@ -61,19 +51,6 @@ class PNet(keras.Model):
         return resize_to(self.head(features, training=training), images)
 
     def get_config(self):
-        return {
-            **base_config(self),
-            "num_classes": self.num_classes,
-            "backbone": serialize_backbone(self._backbone_arg, self.backbone),
-            # Without "weights": the saved variables replace them, and a .keras file must not
-            # need the original weights file (or a network) to load.
-            "backbone_kwargs": ({k: v for k, v in self.backbone_kwargs.items() if k != "weights"}
-                                if isinstance(self._backbone_arg, str)
-                                else None),
-            "head": self.head_name, "head_width": self.head_width,
-            "head_kwargs": self.head_kwargs,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+        return {**super().get_config(), "num_classes": self.num_classes,
+                "head": self.head_name, "head_width": self.head_width,
+                "head_kwargs": self.head_kwargs}

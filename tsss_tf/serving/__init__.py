@@ -1,4 +1,4 @@
-"""Serving an exported P-Net with TF Serving (see README, "Serving").
+"""Serving an exported P-Net with TF Serving (see docs/serving.md).
 
     exporter        export_saved_model: EXPORT_DIR/<version>/, written then renamed
     export_module   SegmenterModule: the saved tf.Module (P-Net's variables, signatures)

@@ -2,13 +2,15 @@
 
 TF Serving and `saved_model_cli run` load a SavedModel with the TF1 session loader, which cannot
 find the variables of a Keras 3 model tracked through the model object ("Could not find
-variable ...", keras #20095, serving #2250; see TF_NOTES.md). This module therefore tracks the
-P-Net's underlying `tf.Variable`s itself (one copy of each weight) and reaches the Keras model
-only through a closure, so the model object is not part of the saved object graph.
+variable ...", keras #20095, serving #2250; see docs/tensorflow_notes.md). This module
+therefore tracks the P-Net's underlying `tf.Variable`s itself (one copy of each weight) and
+reaches the Keras model only through a closure, so the model object is not part of the saved
+object graph.
 """
 
 import tensorflow as tf
 
+from tsss_tf.image_limits import DEFAULT_LIMITS, ImageLimits
 from tsss_tf.serving import preprocess
 from tsss_tf.serving.signatures import (BYTES, CLASS_MAP, IMAGE_SIZE, PROBABILITIES, SIGNATURES,
                                         TAGS, TENSOR)
@@ -25,15 +27,19 @@ class SegmenterModule(tf.Module):
             data.eval_size, as `python -m tsss_tf.evaluate` does).
         class_names_file: a text file, one class name per line in class-id order; saved as
             `assets/class_names.txt` of the SavedModel.
+        image_limits: the largest encoded image accepted (tsss_tf.image_limits.ImageLimits),
+            checked from its header before decoding; with its `resize` a larger JPEG is decoded
+            at a reduced scale.
 
     `signatures()` gives the concrete functions to save (see `tsss_tf.serving.signatures`).
     """
 
     def __init__(self, model, num_classes: int, num_background: int, eval_size: int,
-                 class_names_file: str):
+                 class_names_file: str, image_limits: ImageLimits = DEFAULT_LIMITS):
         super().__init__(name="tsss_pnet")
         self.num_classes, self.num_background = int(num_classes), int(num_background)
         self.eval_size = int(eval_size)
+        self._image_limits = image_limits
         self.pnet_variables = [getattr(w, "value", w) for w in model.weights]
         self.class_names = tf.saved_model.Asset(class_names_file)
         size = self.eval_size
@@ -45,13 +51,13 @@ class SegmenterModule(tf.Module):
     def _allowed(self, tags, batch):
         if tags is None:
             return None
-        check = tf.debugging.assert_equal(
-            tf.shape(tags)[0], batch, message="tags: needs one row per image of the batch")
-        with tf.control_dependencies([check]):
-            return preprocess.allowed_classes(tags, self.num_background)
+        tags = preprocess.checked_tags(tags, batch, self.num_classes)
+        return preprocess.allowed_classes(tags, self.num_background)
 
     def from_bytes(self, image_bytes, tags=None, probabilities=True):
-        padded, valid, original = preprocess.decode_and_pad(image_bytes, self.eval_size)
+        image_bytes = preprocess.checked_bytes(image_bytes)
+        padded, valid, original = preprocess.decode_and_pad(image_bytes, self.eval_size,
+                                                            self._image_limits)
         logits = self._logits(padded)
         allowed = self._allowed(tags, tf.shape(image_bytes)[0])
         if allowed is None:

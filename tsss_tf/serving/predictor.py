@@ -5,12 +5,14 @@
 """
 
 import os
+import re
 
 import numpy as np
 import tensorflow as tf
 
+from tsss_tf.image_limits import ImageLimits
 from tsss_tf.serving.errors import ExportError
-from tsss_tf.serving.exporter import CLASS_NAMES_ASSET
+from tsss_tf.serving.exporter import CLASS_NAMES_ASSET, read_metadata
 from tsss_tf.serving.preprocess import JPEG_MAGIC, PNG_MAGIC
 from tsss_tf.serving.signatures import BYTES, CLASS_MAP, IMAGE_SIZE, TAGS
 from tsss_tf.serving.versions import resolve_saved_model
@@ -29,6 +31,12 @@ class ExportedSegmenter:
             raise ExportError(f"'{self.path}' is not a tsss_tf export: {names_file} is "
                               "missing") from None
         self._loaded = tf.saved_model.load(self.path)
+
+    @property
+    def image_limits(self):
+        """The ImageLimits the export's signatures enforce, or None (an export written before
+        they were recorded: it checks no size)."""
+        return export_image_limits(self.path)
 
     @property
     def num_classes(self) -> int:
@@ -58,10 +66,30 @@ class ExportedSegmenter:
                 raise ExportError(f"{name}: neither a JPEG nor a PNG image")
         inputs = {BYTES: tf.constant(encoded, tf.string)}
         if tags is None:
-            out = self._loaded.signatures["class_map"](**inputs)
+            out = self._run("class_map", inputs)
         else:
             row = self.tags_row(tags)
             inputs[TAGS] = tf.constant(np.tile(row[None], (len(encoded), 1)))
-            out = self._loaded.signatures["class_map_with_tags"](**inputs)
+            out = self._run("class_map_with_tags", inputs)
         maps, sizes = out[CLASS_MAP].numpy(), out[IMAGE_SIZE].numpy()
         return [m[:h, :w] for m, (h, w) in zip(maps, sizes)]
+
+    def _run(self, signature, inputs):
+        try:
+            return self._loaded.signatures[signature](**inputs)
+        except tf.errors.InvalidArgumentError as e:  # an input check of the export
+            lines = [ln.strip() for ln in (e.message or "").splitlines()
+                     if ln.strip() and not ln.strip().startswith("[[")]
+            text = next((ln for ln in lines if ln.startswith("assertion failed:")),
+                        lines[-1] if lines else type(e).__name__)
+            text = re.sub(r"\s*\[\[\{\{.*|\s*\[Op:[^\]]*\]$", "", text)
+            raise ExportError(f"the export refused the input: {text}") from None
+
+
+def export_image_limits(path: str):
+    """The ImageLimits recorded in an export's tsss_export.json, or None."""
+    try:
+        recorded = read_metadata(path).get("image_limits")
+    except (ExportError, OSError, ValueError):
+        return None
+    return ImageLimits(**recorded) if isinstance(recorded, dict) else None

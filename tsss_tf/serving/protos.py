@@ -3,7 +3,7 @@
 With `tensorflow-serving-api` installed these are its generated classes. That package declares
 a dependency on the full `tensorflow` wheel, which would be installed next to the
 `tensorflow-cpu` this project uses on Linux x86-64, so it is an optional extra installed with
-`pip install --no-deps tensorflow-serving-api` (see README, Serving). Without it, the same
+`pip install --no-deps tensorflow-serving-api` (see docs/serving.md). Without it, the same
 messages are built here from their definitions (`tensorflow_serving/apis/model.proto`,
 `predict.proto`, `prediction_log.proto`: the same package, message names and field numbers, the
 fields tsss_tf writes) in a private descriptor pool. Either way the serialized bytes are a real

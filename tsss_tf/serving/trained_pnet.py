@@ -7,12 +7,11 @@ read here (no L-Net, no discriminator, no optimizer).
 
 import os
 
-import tensorflow as tf
-
 from tsss_tf.data.splits import Split
 from tsss_tf.data.voc import DataError, VocLayout
 from tsss_tf.serving.errors import ExportError
-from tsss_tf.training.restore import CheckpointError, restore_trained, unreachable_weights
+from tsss_tf.training.restore import (CheckpointError, DamagedCheckpointError, latest_checkpoint,
+                                      restore_trained, unreachable_weights)
 
 VARIANTS = ("tsss", "full", "strong_only", "lnet_only")
 
@@ -54,7 +53,7 @@ def checkpoint_path(model_dir: str, variant: str) -> str:
     if variant not in VARIANTS:
         raise ExportError(f"unknown variant '{variant}' ({', '.join(VARIANTS)})")
     ckpt_dir = os.path.join(model_dir, variant, "ckpt")
-    latest = tf.train.latest_checkpoint(ckpt_dir)
+    latest = latest_checkpoint(ckpt_dir)  # a garbled `checkpoint` file is named, not "none"
     if latest is None:
         raise ExportError(f"no checkpoint of variant '{variant}' in {ckpt_dir}")
     return latest
@@ -68,6 +67,8 @@ def load_trained_pnet(cfg, num_classes: int, checkpoint: str):
     try:
         return restore_trained("pnet", cfg.model, num_classes, checkpoint, cfg.data.crop_size,
                                "the P-Net")
+    except DamagedCheckpointError as e:
+        raise ExportError(str(e)) from None
     except CheckpointError as e:
         raise ExportError(
             f"{e}. Checkpoints written before tsss_tf tracked the simple backbone's dilated "

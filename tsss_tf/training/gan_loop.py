@@ -6,7 +6,7 @@
     "strong_only" strong images only         no
     "full"        every mask                 no
 
-Losses (METHOD.md), all per example and scaled by the global batch:
+Losses (docs/method.md), all per example and scaled by the global batch:
     L_D = BCE(D(x_s, onehot(m_s)), 1) + BCE(D(x, softmax(G(x))), 0)
     L_G = CE_strong + lambda_weak * CE_weak(L_w) + lambda_adv * BCE(D(x_w, softmax(G(x_w))), 1)
 G and D are updated from the same forward pass (simultaneous gradient steps, two optimizers).

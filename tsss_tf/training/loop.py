@@ -3,7 +3,7 @@
 A stage supplies a per-replica `replica_step(batch) -> {name: scalar}` whose values are
 already scaled by the global batch (so a SUM over replicas is the global mean), and this
 driver runs it in `tf.function` chunks of `steps_per_call` steps under the strategy, with
-resume from the latest checkpoint, TensorBoard scalars, a progress bar, periodic
+resume from the latest intact checkpoint, TensorBoard scalars, a progress bar, periodic
 evaluation through a callback, and a stop on a non-finite loss that never overwrites the
 last good checkpoint.
 
@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from tsss_tf.training.restore import resume_checkpoint
 from tsss_tf.training.strategy import checkpoint_write_dir
 
 
@@ -109,9 +110,12 @@ def run_loop(*, name: str, strategy: tf.distribute.Strategy, make_dataset: Calla
     """
     ckpt_dir = os.path.join(directory, "ckpt")
     write_dir = ckpt_dir if is_chief else checkpoint_write_dir(ckpt_dir, strategy)
+    # The chief's, on every worker; a damaged newest checkpoint is named in the log and the
+    # newest intact one is taken (every worker reads the same files, so all take the same; the
+    # chief then rewrites a damaged state file, which the manager below reads).
+    latest = resume_checkpoint(ckpt_dir, name, repair=is_chief)
     manager = tf.train.CheckpointManager(checkpoint, write_dir, max_to_keep=settings.max_to_keep,
                                          step_counter=step)
-    latest = tf.train.latest_checkpoint(ckpt_dir)  # the chief's, on every worker
     _track_rng_state(checkpoint, latest)
     if latest:
         checkpoint.restore(latest).assert_existing_objects_matched()

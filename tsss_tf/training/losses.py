@@ -1,10 +1,10 @@
 """Per-example losses. Every function returns a [B] vector; the train steps reduce it with
 `tf.nn.compute_average_loss(..., global_batch_size=G)` so that a step under N replicas makes
-the same update as one replica with the whole batch (TF_NOTES.md)."""
+the same update as one replica with the whole batch (docs/tensorflow_notes.md)."""
 
 import tensorflow as tf
 
-IGNORE_LABEL = 255
+from tsss_tf.data.voc import IGNORE_LABEL
 
 
 def _masked_pixel_mean(per_pixel, valid):
@@ -36,7 +36,7 @@ def multilabel_loss(class_logits, labels):
 
 
 def cam_dense_loss(cams, mask, strong, num_background=1):
-    """Per-pixel supervision of the CAMs on strong images: [B] ([ours], METHOD.md allows it).
+    """Per-pixel supervision of the CAMs on strong images: [B] ([ours], docs/method.md).
 
     cams [B,h,w,K] at feature resolution; mask int32 [B,H,W] (experiment class ids) is
     nearest-resized to h x w. Each valid pixel of a strong image is a K-way multi-label target:

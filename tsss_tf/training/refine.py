@@ -13,8 +13,8 @@ The labels are written at the image's size on disk into a `PseudoLabelStore`, li
 
 Better labels did not always make a better P-Net: refinement also amplifies what the first P-Net
 misses (a category it calls background loses its remaining labels), and on val it helped only
-the embedded_0 run with an under-trained L-Net, so it is off in every config (README, "The 0%
-setting").
+the embedded_0 run with an under-trained L-Net, so it is off in every config (docs/results.md,
+"The 0% setting").
 
 >>> import numpy as np
 >>> logits = np.zeros([1, 1, 2, 4], np.float32)
@@ -30,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from tsss_tf.data.voc import IGNORE_LABEL
 from tsss_tf.transfer.cam import present_mask
 from tsss_tf.transfer.pseudo_labels import PseudoLabelStore
 from tsss_tf.transfer.stage import write_weak_labels
@@ -51,7 +52,7 @@ def restricted_labels(logits, tags, confidence: float) -> tf.Tensor:
     masked = tf.where(allowed, logits, tf.fill(tf.shape(logits), -np.inf))
     prob = tf.nn.softmax(masked, axis=-1)
     label = tf.argmax(prob, axis=-1, output_type=tf.int32)
-    label = tf.where(tf.reduce_max(prob, axis=-1) < confidence, 255, label)
+    label = tf.where(tf.reduce_max(prob, axis=-1) < confidence, IGNORE_LABEL, label)
     return tf.cast(label, tf.uint8)
 
 

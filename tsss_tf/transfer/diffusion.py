@@ -1,6 +1,6 @@
 """Self-diffusion: from L-Net outputs to the transferred label map L_w of a weak image.
 
-Pipeline ([ours] design, METHOD.md "Label transfer"), all vectorised TensorFlow:
+Pipeline ([ours] design, docs/method.md "Label transfer"), all vectorised TensorFlow:
 
 1. `normalize_cams` (cam.py): each CAM of a present category scaled to [0, 1].
 2. `make_seeds`: seed scores S0 [B, H, W, 1 + K] (channel 0 = background). A pixel with
@@ -53,6 +53,7 @@ from typing import Optional
 
 import tensorflow as tf
 
+from tsss_tf.data.voc import IGNORE_LABEL
 from tsss_tf.transfer.affinity import (affinity_inputs, check_radius, local_affinity,
                                        transition_maps, window_offsets)
 from tsss_tf.transfer.cam import as_float32, normalize_cams, present_mask
@@ -60,8 +61,6 @@ from tsss_tf.transfer.cam import as_float32, normalize_cams, present_mask
 __all__ = ["make_seeds", "cam_supported_objectness", "local_affinity", "diffuse",
            "labels_from_scores", "transfer_labels",
            "window_offsets", "IGNORE_LABEL"]
-
-IGNORE_LABEL = 255
 
 
 def _as_map(x) -> tf.Tensor:

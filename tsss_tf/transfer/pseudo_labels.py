@@ -78,13 +78,14 @@ class PseudoLabelStore:
                 raise ValueError(
                     f"pseudo-label folder {self.directory} holds {len(labels)} label files but "
                     f"no {MANIFEST}, so their fingerprint is unknown (this run's is "
-                    f"{fingerprint!r}); pass reset=True to wipe them")
+                    f"{fingerprint!r}); delete the folder {self.directory} to write the "
+                    "labels afresh")
             self._write_manifest({"fingerprint": fingerprint, "complete": False})
         elif manifest.get("fingerprint") != fingerprint:
             raise ValueError(
                 f"pseudo-label folder {self.directory} holds labels with fingerprint "
                 f"{manifest.get('fingerprint')!r}, not this run's {fingerprint!r}; "
-                f"pass reset=True to wipe them, or use another folder")
+                f"delete the folder {self.directory} to write the labels afresh")
         self._complete_on_disk = bool(self.manifest().get("complete", False))
 
     # -- paths and listing ------------------------------------------------------------------
@@ -145,8 +146,8 @@ class PseudoLabelStore:
             with open(path, encoding="utf-8") as f:
                 data = json.load(f)
         except (OSError, ValueError) as e:
-            raise ValueError(f"{path}: unreadable manifest ({e}); pass reset=True to wipe "
-                             f"the folder") from None
+            raise ValueError(f"{path}: unreadable manifest ({e}); delete the folder "
+                             f"{self.directory} to write the labels afresh") from None
         if not isinstance(data, dict):
             raise ValueError(f"{path}: the manifest is not a JSON object")
         return data

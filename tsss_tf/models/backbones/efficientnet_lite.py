@@ -7,11 +7,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tsss_tf.models.backbones import register_backbone
+from tsss_tf.models.backbones.base import Backbone
 from tsss_tf.models.backbones.mbconv import MBConvBlock, batch_norm
+from tsss_tf.models.backbones.registry import register_backbone
 from tsss_tf.models.backbones.torch_state import load_torch_state_dict
 from tsss_tf.models.backbones.weights import cached_arrays, load_npz, package_file
-from tsss_tf.models.layers import maybe_build
+from tsss_tf.models.layers import maybe_build, track_by_name
 
 _FILE = "tsss_tf/models/backbones/efficientnet_lite.py"
 # EfficientNet-Lite0 stages: (repeats, kernel size, stride, expand ratio, output channels).
@@ -119,7 +120,7 @@ def load_efficientnet_lite0_arrays(weights="imagenet"):
 
 @register_backbone("efficientnet_lite0")
 @keras.saving.register_keras_serializable(package="tsss_tf")
-class EfficientNetLite0(keras.layers.Layer):
+class EfficientNetLite0(Backbone):
     """EfficientNet-Lite0 (Tan and Le; the mobile variant: no squeeze-excitation, ReLU6, fixed stem
     and head) as a segmentation backbone, optionally with ImageNet weights.
 
@@ -166,10 +167,7 @@ class EfficientNetLite0(keras.layers.Layer):
         self.stem_bn = batch_norm("stem_bn", self.freeze_bn)
         self.blocks = [MBConvBlock(**spec, freeze_bn=self.freeze_bn, name=f"block{i}")
                        for i, spec in enumerate(block_specs(self.output_stride))]
-        for block in self.blocks:
-            # Also an attribute of its own: tf.train.Checkpoint does not follow a Keras 3 list
-            # of layers (keras-team/keras#18398), so checkpoints would silently lack the blocks.
-            setattr(self, block.name, block)
+        track_by_name(self, self.blocks)
         self.head = self.head_bn = None
         if self.head_conv:
             self.head = keras.layers.Conv2D(HEAD_FILTERS, 1, use_bias=False, name="head_conv")
@@ -235,13 +233,7 @@ class EfficientNetLite0(keras.layers.Layer):
             x = keras.ops.relu6(self._bn(self.head_bn, self.head(x), training))
         return x
 
-    def compute_output_shape(self, input_shape):
-        s = self.output_stride
-        ceil = (lambda n: None if n is None else -(-n // s))
-        return (input_shape[0], ceil(input_shape[1]), ceil(input_shape[2]), self.output_channels)
-
     def get_config(self):
         config = super().get_config()
-        config.update(output_stride=self.output_stride, weights=None, head_conv=self.head_conv,
-                      freeze_bn=self.freeze_bn)
+        config.update(head_conv=self.head_conv, freeze_bn=self.freeze_bn)
         return config

@@ -10,7 +10,7 @@ BN_MOMENTUM = 0.99  # Keras convention; PyTorch momentum 0.01
 
 def batch_norm(name, freeze):
     """A BatchNormalization with EfficientNet's epsilon, synchronized across replicas (see
-    TF_NOTES); `freeze`: moving statistics always and gamma / beta not trainable."""
+    docs/tensorflow_notes.md); `freeze`: moving statistics always and gamma / beta not trainable."""
     bn = keras.layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM,
                                          synchronized=True, name=name)
     if freeze:

@@ -3,8 +3,9 @@
 import keras
 import tensorflow as tf
 
-from tsss_tf.models.backbones import register_backbone
-from tsss_tf.models.layers import ConvNormAct, ResidualBlock, build_chain
+from tsss_tf.models.backbones.base import Backbone
+from tsss_tf.models.backbones.registry import register_backbone
+from tsss_tf.models.layers import ConvNormAct, ResidualBlock, build_chain, track_by_name
 
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
@@ -12,7 +13,7 @@ IMAGENET_STD = (58.395, 57.12, 57.375)
 
 @register_backbone("simple")
 @keras.saving.register_keras_serializable(package="tsss_tf")
-class SimpleBackbone(keras.layers.Layer):
+class SimpleBackbone(Backbone):
     """Small residual CNN, output stride 8 (dilated last stage) or 16.
 
     Layout for width w (channels, stride):
@@ -64,12 +65,9 @@ class SimpleBackbone(keras.layers.Layer):
                 strides, dilation = (2, 1) if i == 0 else (1, 2 ** i)
             else:
                 strides, dilation = 1, 2 ** (i + 1)
-            block = ResidualBlock(2 * w, strides=strides, dilation_rate=dilation,
-                                  name=f"stage3_{i}", **common)
-            # Also an attribute of its own: tf.train.Checkpoint does not follow a Keras 3 list
-            # of layers (keras-team/keras#18398), so checkpoints would silently lack the block.
-            setattr(self, f"stage3_{i}", block)
-            self.stage3.append(block)
+            self.stage3.append(ResidualBlock(2 * w, strides=strides, dilation_rate=dilation,
+                                             name=f"stage3_{i}", **common))
+        track_by_name(self, self.stage3)
         self._mean = tf.constant(IMAGENET_MEAN, tf.float32)
         self._inv_std = tf.constant([1.0 / s for s in IMAGENET_STD], tf.float32)
 
@@ -84,15 +82,8 @@ class SimpleBackbone(keras.layers.Layer):
             x = block(x)
         return x
 
-    def compute_output_shape(self, input_shape):
-        s = self.output_stride
-        b, h, w = input_shape[0], input_shape[1], input_shape[2]
-        ceil = (lambda n: None if n is None else -(-n // s))
-        return (b, ceil(h), ceil(w), self.output_channels)
-
     def get_config(self):
         config = super().get_config()
-        config.update(width=self.width, output_stride=self.output_stride,
-                      stage3_blocks=self.stage3_blocks, norm=self.norm, groups=self.groups,
-                      weights=None)
+        config.update(width=self.width, stage3_blocks=self.stage3_blocks, norm=self.norm,
+                      groups=self.groups)
         return config

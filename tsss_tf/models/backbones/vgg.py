@@ -5,9 +5,10 @@ import os
 import keras
 import tensorflow as tf
 
-from tsss_tf.models.backbones import register_backbone
+from tsss_tf.models.backbones.base import Backbone
+from tsss_tf.models.backbones.registry import register_backbone
 from tsss_tf.models.backbones.weights import package_file
-from tsss_tf.models.layers import maybe_build
+from tsss_tf.models.layers import maybe_build, track_by_name
 
 _FILE = "tsss_tf/models/backbones/vgg.py"
 # (block, number of 3x3 convs, channels)
@@ -69,7 +70,7 @@ def vgg16_conv_weights(weights):
 
 @register_backbone("vgg16")
 @keras.saving.register_keras_serializable(package="tsss_tf")
-class VGG16Backbone(keras.layers.Layer):
+class VGG16Backbone(Backbone):
     """VGG16 conv1_1 ... conv5_3 as in DeepLab-LargeFOV (Chen et al.), the backbone family of the
     paper.
 
@@ -111,10 +112,7 @@ class VGG16Backbone(keras.layers.Layer):
             pool_stride = 2 if block <= 3 or (block == 4 and self.output_stride == 16) else 1
             self.layers_in_order.append(keras.layers.MaxPooling2D(
                 3, strides=pool_stride, padding="same", name=f"pool{block}"))
-        for layer in self.layers_in_order:
-            # Also an attribute of its own: tf.train.Checkpoint does not follow a Keras 3 list
-            # of layers (keras-team/keras#18398), so checkpoints would silently lack the convs.
-            setattr(self, layer.name, layer)
+        track_by_name(self, self.layers_in_order)
         self._bgr_mean = tf.constant(BGR_MEAN, tf.float32)
         if weights is not None:
             self.build((None, None, None, 3))
@@ -147,13 +145,3 @@ class VGG16Backbone(keras.layers.Layer):
         for layer in self.layers_in_order:
             x = layer(x)
         return x
-
-    def compute_output_shape(self, input_shape):
-        s = self.output_stride
-        ceil = (lambda n: None if n is None else -(-n // s))
-        return (input_shape[0], ceil(input_shape[1]), ceil(input_shape[2]), self.output_channels)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(output_stride=self.output_stride, weights=None)
-        return config

@@ -14,8 +14,6 @@ other, at any depth, or a module that imports itself). Any cycle fails the test.
 import ast
 import os
 
-import pytest
-
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = "tsss_tf"
 

@@ -10,36 +10,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.conftest import one_cpu_strategy
 from tests.reliability.conftest import voc_config
+from tests.reliability.toy_loop import train_one_weight
 from tsss_tf.serving.errors import ExportError
 from tsss_tf.training.builders import build_pnet, build_variables
-from tsss_tf.training.loop import LoopSettings, run_loop
 from tsss_tf.training.restore import (DamagedCheckpointError, checkpoint_damage, load_trained,
                                       resume_checkpoint)
 
 
 def _train(directory, total):
-    """A one-weight model fitted to a stream of ones (w_n = 1 - 0.8^n), saved every 10 steps."""
-    strategy = one_cpu_strategy()
-    with strategy.scope():
-        w = tf.Variable(0.0)
-        step = tf.Variable(0, dtype=tf.int64)
-    root = tf.train.Checkpoint(w=w, step=step)
-
-    def make_dataset(start):
-        return tf.data.Dataset.from_tensor_slices({"x": np.ones(60, np.float32)}).batch(1).skip(
-            start)
-
-    def replica_step(batch):
-        loss = tf.reduce_mean(tf.square(w * batch["x"] - 1.0))
-        w.assign_add(-0.1 * tf.reduce_mean(2 * (w * batch["x"] - 1.0) * batch["x"]))
-        return {"loss": loss}
-
-    run_loop(name="toy", strategy=strategy, make_dataset=make_dataset,
-             replica_step=replica_step, checkpoint=root, step=step, directory=str(directory),
-             settings=LoopSettings(total_steps=total, log_every=5, checkpoint_every=10,
-                                   progress=False))
+    """The one-weight toy fitted to a stream of ones, saved every 10 steps: (w, step)."""
+    _, w, step = train_one_weight(directory, total, np.ones(60))
     return float(w.numpy()), int(step.numpy())
 
 

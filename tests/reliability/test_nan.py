@@ -5,12 +5,11 @@ import os
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from tests.conftest import one_cpu_strategy
 from tests.reliability import cli
 from tests.reliability.conftest import write_voc
-from tsss_tf.training.loop import LoopSettings, NonFiniteLossError, run_loop
+from tests.reliability.toy_loop import train_one_weight
+from tsss_tf.training.loop import NonFiniteLossError
 
 
 def _snapshot(folder):
@@ -18,29 +17,12 @@ def _snapshot(folder):
 
 
 def _train(directory, total, bad_value=None, bad_from=13):
-    """A one-weight model fitted to a stream of ones; batch `bad_from` on holds bad_value."""
-    strategy = one_cpu_strategy()
-    with strategy.scope():
-        w = tf.Variable(0.0)
-        step = tf.Variable(0, dtype=tf.int64)
-    root = tf.train.Checkpoint(w=w, step=step)
-
-    def make_dataset(start):
-        x = np.ones(40, np.float32)
-        if bad_value is not None:
-            x[bad_from:] = bad_value
-        return tf.data.Dataset.from_tensor_slices({"x": x}).batch(1).skip(start)
-
-    def replica_step(batch):
-        loss = tf.reduce_mean(tf.square(w * batch["x"] - 1.0))
-        w.assign_add(-0.1 * tf.reduce_mean(2 * (w * batch["x"] - 1.0) * batch["x"]))
-        return {"loss": loss, "scale": tf.reduce_mean(w * batch["x"])}
-
-    return run_loop(name="toy", strategy=strategy, make_dataset=make_dataset,
-                    replica_step=replica_step, checkpoint=root, step=step,
-                    directory=str(directory),
-                    settings=LoopSettings(total_steps=total, log_every=5, checkpoint_every=10,
-                                          progress=False)), w
+    """The one-weight toy fitted to a stream of ones; batch `bad_from` on holds bad_value."""
+    x = np.ones(40, np.float32)
+    if bad_value is not None:
+        x[bad_from:] = bad_value
+    result, w, _ = train_one_weight(directory, total, x)
+    return result, w
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")], ids=["nan", "inf"])

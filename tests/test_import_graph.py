@@ -17,10 +17,7 @@ import os
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = "tsss_tf"
 
-# Import cycles that exist today and are allowed FOR NOW, each as the frozenset of the modules
-# of its strongly connected component. TO BE REMOVED: each entry is a debt (issue 23), not a
-# design; untangle the modules and delete the entry. `test_known_cycle_is_gone` is a strict
-# xfail, so an entry that no longer occurs fails the run until it is deleted here.
+
 def package_modules(root, package):
     """{dotted module name: (path, is_package)} of every .py file under root/package."""
     modules = {}

@@ -21,11 +21,8 @@ import os
 import typing
 from typing import Any, Optional, Tuple
 
+from tsss_tf.errors import ConfigError
 from tsss_tf.image_limits import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE
-
-
-class ConfigError(ValueError):
-    """A config name, field or value is wrong; the message names it."""
 
 
 @dataclasses.dataclass

@@ -16,7 +16,7 @@ import os
 
 from absl import app, flags
 
-from tsss_tf.flags import define_config_flags, resolve_config
+from tsss_tf.flags import define_config_flags, resolve_config, user_errors
 from tsss_tf.image_limits import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE
 
 define_config_flags()
@@ -47,12 +47,11 @@ def main(argv):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from tsss_tf import __version__
     from tsss_tf.data.splits import Split
-    from tsss_tf.serving.errors import cli_errors
     from tsss_tf.serving.exporter import export_saved_model
     from tsss_tf.serving.trained_pnet import (checkpoint_path, experiment_classes,
                                               load_trained_pnet)
 
-    with cli_errors():
+    with user_errors():
         from tsss_tf.image_limits import ImageLimits
         from tsss_tf.serving.errors import ExportError
 

@@ -10,6 +10,7 @@ import sys
 
 from absl import flags
 
+from tsss_tf.errors import TsssError
 from tsss_tf.config import (ConfigError, ExperimentConfig, SourceDataConfig, SplitConfig,
                             apply_overrides, load_config)
 
@@ -179,15 +180,10 @@ def user_errors():
     stderr and exit status 2, not a traceback; so does a bad file met inside the tf.data
     pipeline (an image that does not decode, a label file that does not check). A NaN or Inf
     loss (training.loop.NonFiniteLossError) ends it with its message and exit status 3."""
-    from tsss_tf.data.splits import SplitError
-    from tsss_tf.data.voc import DataError
-
     try:
         yield
-    except (ConfigError, SplitError, DataError) as e:
-        _exit(str(e), 2)
-    except FloatingPointError as e:  # NonFiniteLossError, without importing TF here
-        _exit(str(e), 3)
+    except TsssError as e:  # every error of tsss_tf.errors, with its exit status
+        _exit(str(e), e.exit_status)
     except Exception as e:
         message = _pipeline_data_error(e)
         if message is None:

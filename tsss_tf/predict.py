@@ -86,11 +86,12 @@ def main(argv):
         raise app.UsageError("--alpha must be in [0, 1] and --batch_size at least 1")
     import tensorflow as tf
 
-    from tsss_tf.serving.errors import ExportError, cli_errors
+    from tsss_tf.flags import user_errors
+    from tsss_tf.serving.errors import ExportError
     from tsss_tf.serving.overlay import overlay, write_class_map, write_rgb
     from tsss_tf.serving.predictor import ExportedSegmenter
 
-    with cli_errors():
+    with user_errors():
         stems = _outputs(paths)
         encoded = {}
         for p in paths:

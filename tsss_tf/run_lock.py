@@ -39,13 +39,9 @@ from typing import Optional
 
 from absl import logging
 
-from tsss_tf.config import ConfigError
+from tsss_tf.errors import ConfigError, RunLockError
 
 LOCK_FILE = ".tsss_run.lock"
-
-
-class RunLockError(ConfigError):
-    """The run folder is held by another live run; the message names its pid and command."""
 
 
 def lock_name(task: Optional[str] = None) -> str:

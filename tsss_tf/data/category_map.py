@@ -27,12 +27,8 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from tsss_tf.data.splits import SplitError
+from tsss_tf.errors import CategoryMapError, SplitError  # noqa: F401
 from tsss_tf.data.voc import IGNORE_LABEL
-
-
-class CategoryMapError(SplitError):
-    """A category map that cannot be used; the message names the culprit."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -38,6 +38,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
+from tsss_tf import cache
 from tsss_tf.atomic import atomic_open
 from tsss_tf.data.voc import (IGNORE_LABEL, DataError, ExampleReader,
                              write_palette_png)
@@ -158,8 +159,7 @@ def paint_semantic(annotations: Sequence[dict], height: int, width: int,
 
 # ----------------------------------------------------------------------------- layout
 def _cache_base() -> str:
-    base = os.environ.get("TSSS_TF_CACHE") or os.path.join("~", ".cache", "tsss_tf")
-    return os.path.join(os.path.abspath(os.path.expanduser(base)), "coco")
+    return cache.cache_dir("coco")
 
 
 def _atomic_write_mask(path: str, mask: np.ndarray) -> None:

@@ -27,6 +27,7 @@ import tempfile
 import numpy as np
 from PIL import Image
 
+from tsss_tf import cache
 from tsss_tf.data.palette import color_palette
 from tsss_tf.data.voc import DataError, write_palette_png
 
@@ -534,8 +535,7 @@ def cache_key(seed=0, size=112, num_train=2400, num_source=1200, num_val=200, nu
 
 
 def cache_dir() -> str:
-    base = os.environ.get("TSSS_TF_CACHE") or os.path.join("~", ".cache", "tsss_tf")
-    return os.path.join(os.path.abspath(os.path.expanduser(base)), "embedded")
+    return cache.cache_dir("embedded")
 
 
 def materialize(root=None, seed=0, size=112, num_train=2400, num_source=1200, num_val=200,

@@ -25,14 +25,11 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from tsss_tf.data.voc import IGNORE_LABEL
+from tsss_tf.errors import SplitError  # noqa: F401 (raised here; importable from here)
 
 POLICY = "any-weak-category-makes-a-weak-image/v1"
 
 STRONG, WEAK = "strong", "weak"
-
-
-class SplitError(ValueError):
-    """A split that cannot be used with a data set; the message names the culprit."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -38,6 +38,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
+from tsss_tf.errors import DataError  # noqa: F401 (raised here; importable from here)
+
 IGNORE_LABEL = 255
 
 VOC_CLASSES = (
@@ -48,10 +50,6 @@ VOC_CLASSES = (
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG")
 TAGS_DIR = "ImageTags"
-
-
-class DataError(ValueError):
-    """Bad data on disk; the message names the file and the problem."""
 
 
 def check_image_id(name: str, where: str) -> None:

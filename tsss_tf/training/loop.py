@@ -25,12 +25,9 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from tsss_tf.errors import NonFiniteLossError  # noqa: F401 (raised here; importable from here)
 from tsss_tf.training.restore import resume_checkpoint
 from tsss_tf.training.strategy import checkpoint_write_dir
-
-
-class NonFiniteLossError(FloatingPointError):
-    """A loss became NaN or Inf; the message names the step and the loss."""
 
 
 @dataclasses.dataclass

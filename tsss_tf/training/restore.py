@@ -31,20 +31,12 @@ from absl import logging
 
 import tensorflow as tf
 
-from tsss_tf.data.voc import DataError
+from tsss_tf.errors import CheckpointError, DamagedCheckpointError, DataError  # noqa: F401
 from tsss_tf.training.builders import build_lnet, build_pnet, build_variables
 
 __all__ = ["CheckpointError", "DamagedCheckpointError", "restore_model", "unreachable_weights",
            "load_trained", "restore_trained", "checkpoint_damage", "latest_checkpoint",
            "resume_checkpoint"]
-
-
-class CheckpointError(DataError):
-    """A checkpoint that does not hold the model asked for; the message names the file."""
-
-
-class DamagedCheckpointError(CheckpointError):
-    """A checkpoint (or the folder's `checkpoint` state file) that cannot be read back."""
 
 
 _READ_ERRORS = (tf.errors.OpError, IndexError, ValueError, OSError, RuntimeError)

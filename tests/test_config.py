@@ -55,4 +55,4 @@ def test_transfer_image_size_defaults_to_the_eval_size():
     assert transfer_image_size(cfg) == cfg.data.eval_size
     assert transfer_image_size(apply_overrides(cfg, ["transfer.image_size=96"])) == 96
     with pytest.raises(ConfigError, match="transfer.image_size"):
-        transfer_image_size(apply_overrides(cfg, ["transfer.image_size=4"]))
+        apply_overrides(cfg, ["transfer.image_size=4"]).validate()

@@ -17,6 +17,7 @@ import dataclasses
 import importlib
 import importlib.util
 import json
+import math
 import os
 import typing
 from typing import Any, Optional, Tuple
@@ -256,6 +257,72 @@ class ExperimentConfig:
     def from_dict(cls, d: dict) -> "ExperimentConfig":
         return _from_dict(cls, d, "")
 
+    def validate(self) -> "ExperimentConfig":
+        """ConfigError naming the field for a value out of its range (a NaN or infinite
+        number, a zero batch, a negative step count, ...): the one place that checks a config's
+        values. Run on every path (the command lines, `Experiment`); returns the config."""
+        for name, value in _numbers(self):
+            if not math.isfinite(value):
+                raise ConfigError(f"config field '{name}' is {value}; it must be a finite number")
+        for name, ok, want in _VALUE_RULES:
+            value = _get(self, name)
+            if not ok(value):
+                raise ConfigError(f"config field '{name}' is {value!r}; it must be {want}")
+        if self.data.max_scale < self.data.min_scale:
+            raise ConfigError(f"config field 'data.max_scale' ({self.data.max_scale}) is below "
+                              f"data.min_scale ({self.data.min_scale})")
+        return self
+
+
+# (field, test, what it must be): values that load but would fail (or loop, or divide by
+# zero) deep inside training.
+_VALUE_RULES = (
+    ("seed", lambda v: 0 <= v < 2 ** 31, "an integer in 0..2**31-1"),
+    ("global_batch_size", lambda v: v >= 1, "at least 1"),
+    ("log_every", lambda v: v >= 1, "at least 1"),
+    ("checkpoint_every", lambda v: v >= 1, "at least 1"),
+    ("eval_every", lambda v: v >= 0, "0 (never) or more"),
+    ("data.crop_size", lambda v: v >= 8, "at least 8 pixels"),
+    ("data.eval_size", lambda v: v >= 8, "at least 8 pixels"),
+    ("data.min_scale", lambda v: v > 0, "positive"),
+    ("data.shuffle_buffer", lambda v: v >= 0, "0 or more"),
+    ("data.max_image_pixels", lambda v: v >= 1, "at least 1"),
+    ("data.max_image_side", lambda v: v >= 1, "at least 1"),
+    ("lnet.steps", lambda v: v >= 0, "0 or more"),
+    ("pnet.steps", lambda v: v >= 0, "0 or more"),
+    ("lnet.learning_rate", lambda v: v > 0, "positive"),
+    ("pnet.learning_rate", lambda v: v > 0, "positive"),
+    ("pnet.disc_learning_rate", lambda v: v > 0, "positive"),
+    ("transfer.batch_size", lambda v: v >= 1, "at least 1"),
+    ("transfer.steps", lambda v: v >= 0, "0 or more"),
+    ("pnet.adv_on", lambda v: v in ("weak", "all"), "'weak' or 'all'"),
+    ("pnet.refine_rounds", lambda v: v >= 0, "0 or more"),
+    ("pnet.refine_confidence", lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
+    ("transfer.image_size", lambda v: v is None or v >= 16, "at least 16 (or null)"),
+    ("transfer.scales", lambda v: len(v) > 0 and all(s > 0 for s in v),
+     "one or more positive numbers"),
+    ("model.backbone_lr_mult", lambda v: v >= 0, "0 or more"),
+    ("lnet.backbone_lr_mult", lambda v: v is None or v >= 0, "0 or more (or null)"),
+)
+
+
+def _get(cfg, dotted):
+    for part in dotted.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
+
+
+def _numbers(obj, prefix=""):
+    """(dotted name, value) of every float field of a config."""
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        if dataclasses.is_dataclass(v):
+            yield from _numbers(v, f"{prefix}{f.name}.")
+        elif isinstance(v, float):
+            yield f"{prefix}{f.name}", v
+
+
+
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
@@ -356,11 +423,7 @@ def apply_overrides(cfg: ExperimentConfig, overrides) -> ExperimentConfig:
 def transfer_image_size(cfg: ExperimentConfig) -> int:
     """The image side the label transfer runs at: transfer.image_size, else data.eval_size."""
     size = cfg.transfer.image_size
-    if size is None:
-        return cfg.data.eval_size
-    if size < 16:
-        raise ConfigError(f"transfer.image_size must be at least 16 (or null), got {size}")
-    return size
+    return cfg.data.eval_size if size is None else size
 
 
 def config_names() -> list:

@@ -138,6 +138,7 @@ class Experiment:
     def __init__(self, cfg: ExperimentConfig, model_dir: str, strategy=None,
                  progress: bool = True):
         self.cfg, self.model_dir, self.progress = cfg, model_dir, progress
+        cfg.validate()
         if cfg.deterministic:
             enable_determinism(cfg.seed)
         self.strategy = strategy or make_strategy("mirrored")
@@ -284,11 +285,6 @@ class Experiment:
         images for the next (tsss_tf.training.refine). Resumable round by round; returns the
         folder of the last round's labels."""
         pc = self.cfg.pnet
-        if pc.refine_rounds < 0:
-            raise ConfigError(f"pnet.refine_rounds must be >= 0, got {pc.refine_rounds}")
-        if not 0.0 <= pc.refine_confidence < 1.0:
-            raise ConfigError(f"pnet.refine_confidence must be in [0, 1), got "
-                              f"{pc.refine_confidence}")
         for r in range(pc.refine_rounds):
             name = f"tsss_round{r}"
             t0 = time.perf_counter()

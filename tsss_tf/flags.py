@@ -3,7 +3,6 @@
 import contextlib
 import dataclasses
 import json
-import math
 import os
 import re
 import sys
@@ -113,65 +112,9 @@ def resolve_config(FLAGS, prefer_model_dir: bool = False, notes=None):
         cfg.split.name = f"{base.split.name}-{Split.from_config(cfg.split).content_hash()[:8]}"
         notes.append(f"--set changed the split of '{base.split.name}': it is named "
                      f"'{cfg.split.name}' in this run")
-    check_values(cfg)
+    cfg.validate()
     model_dir = FLAGS.model_dir or f"runs/{cfg.name}_seed{cfg.seed}"
     return cfg, model_dir
-
-
-# (field, test, what it must be): values that load but would fail (or loop, or divide by
-# zero) deep inside training.
-_VALUE_RULES = (
-    ("seed", lambda v: 0 <= v < 2 ** 31, "an integer in 0..2**31-1"),
-    ("global_batch_size", lambda v: v >= 1, "at least 1"),
-    ("log_every", lambda v: v >= 1, "at least 1"),
-    ("checkpoint_every", lambda v: v >= 1, "at least 1"),
-    ("eval_every", lambda v: v >= 0, "0 (never) or more"),
-    ("data.crop_size", lambda v: v >= 8, "at least 8 pixels"),
-    ("data.eval_size", lambda v: v >= 8, "at least 8 pixels"),
-    ("data.min_scale", lambda v: v > 0, "positive"),
-    ("data.shuffle_buffer", lambda v: v >= 0, "0 or more"),
-    ("data.max_image_pixels", lambda v: v >= 1, "at least 1"),
-    ("data.max_image_side", lambda v: v >= 1, "at least 1"),
-    ("lnet.steps", lambda v: v >= 0, "0 or more"),
-    ("pnet.steps", lambda v: v >= 0, "0 or more"),
-    ("lnet.learning_rate", lambda v: v > 0, "positive"),
-    ("pnet.learning_rate", lambda v: v > 0, "positive"),
-    ("pnet.disc_learning_rate", lambda v: v > 0, "positive"),
-    ("transfer.batch_size", lambda v: v >= 1, "at least 1"),
-    ("transfer.steps", lambda v: v >= 0, "0 or more"),
-    ("pnet.adv_on", lambda v: v in ("weak", "all"), "'weak' or 'all'"),
-)
-
-
-def _get(cfg, dotted):
-    for part in dotted.split("."):
-        cfg = getattr(cfg, part)
-    return cfg
-
-
-def _numbers(obj, prefix=""):
-    """(dotted name, value) of every float field of a config."""
-    for f in dataclasses.fields(obj):
-        v = getattr(obj, f.name)
-        if dataclasses.is_dataclass(v):
-            yield from _numbers(v, f"{prefix}{f.name}.")
-        elif isinstance(v, float):
-            yield f"{prefix}{f.name}", v
-
-
-def check_values(cfg: ExperimentConfig) -> None:
-    """ConfigError naming the field for a value out of its range (a NaN or infinite number,
-    a zero batch, a negative step count, ...)."""
-    for name, value in _numbers(cfg):
-        if not math.isfinite(value):
-            raise ConfigError(f"config field '{name}' is {value}; it must be a finite number")
-    for name, ok, want in _VALUE_RULES:
-        value = _get(cfg, name)
-        if not ok(value):
-            raise ConfigError(f"config field '{name}' is {value!r}; it must be {want}")
-    if cfg.data.max_scale < cfg.data.min_scale:
-        raise ConfigError(f"config field 'data.max_scale' ({cfg.data.max_scale}) is below "
-                          f"data.min_scale ({cfg.data.min_scale})")
 
 
 @contextlib.contextmanager

@@ -22,7 +22,6 @@ from tsss_tf.config import ConfigError, load_config
 from tsss_tf.data.splits import SplitError
 from tsss_tf.data.voc import DataError
 from tsss_tf.experiment import Experiment
-from tsss_tf.flags import check_values
 
 
 def _img(root, name, ext="png"):
@@ -173,6 +172,14 @@ CONFIG_CASES = [
     ("scales_reversed", ["data.min_scale=1.5", "data.max_scale=1.0"],
      r"'data\.max_scale' \(1\.0\) is below data\.min_scale"),
     ("bad_adv_on", ["pnet.adv_on=strong"], r"'pnet\.adv_on' is 'strong'"),
+    ("negative_refine_rounds", ["pnet.refine_rounds=-1"], r"'pnet\.refine_rounds' is -1"),
+    ("refine_confidence_one", ["pnet.refine_confidence=1.0"],
+     r"'pnet\.refine_confidence' is 1\.0; it must be in \[0, 1\)"),
+    ("small_transfer_size", ["transfer.image_size=8"], r"'transfer\.image_size' is 8"),
+    ("no_transfer_scale", ["transfer.scales=[]"], r"'transfer\.scales' is \(\)"),
+    ("negative_scale", ["transfer.scales=[1.0,-0.5]"], r"'transfer\.scales' is \(1\.0, -0\.5\)"),
+    ("negative_lr_mult", ["model.backbone_lr_mult=-1"], r"'model\.backbone_lr_mult' is -1"),
+    ("negative_lnet_lr_mult", ["lnet.backbone_lr_mult=-0.5"], r"'lnet\.backbone_lr_mult' is -0\.5"),
 ]
 
 
@@ -180,8 +187,16 @@ CONFIG_CASES = [
 def test_bad_config_values_name_the_field(case, tmp_path):
     _, overrides, pattern = case
     with pytest.raises(ConfigError, match=pattern):
-        check_values(load_config("tiny", overrides))
+        load_config("tiny", overrides).validate()
     assert os.listdir(tmp_path) == []
+
+
+def test_an_experiment_from_python_is_validated_too(tmp_path):
+    """Not only the command lines: Experiment validates the config it is given."""
+    cfg = load_config("tiny", ["global_batch_size=0"])
+    with pytest.raises(ConfigError, match=r"'global_batch_size' is 0"):
+        Experiment(cfg, str(tmp_path / "run"), strategy=one_cpu_strategy(), progress=False)
+    assert not os.path.exists(tmp_path / "run")
 
 
 def test_unknown_config_name_and_missing_config_file(tmp_path):
@@ -249,10 +264,10 @@ def test_overrides_of_a_voc_config_are_valid():
     assert (cfg.data.dataset, cfg.data.data_dir, cfg.split.name) == ("voc", "/x", "rel")
     assert (cfg.split.strong, cfg.split.weak) == (("cat", "dog"), ("cow", "sheep"))
     assert (cfg.lnet.steps, cfg.pnet.steps, cfg.data.crop_size) == (4, 4, 32)
-    assert check_values(cfg) is None
+    assert cfg.validate() is cfg
     for _, overrides, pattern in CONFIG_CASES:
         with pytest.raises(ConfigError, match=pattern):
-            check_values(load_config("tiny", voc_overrides("/x") + overrides))
+            load_config("tiny", voc_overrides("/x") + overrides).validate()
 
 
 def test_train_cli_reports_a_corrupt_image_in_one_line_and_writes_nothing(voc, tmp_path):

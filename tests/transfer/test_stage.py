@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tsss_tf.config import ConfigError, TransferConfig
-from tsss_tf.transfer.stage import NO_AUGMENTATION, augmentation, lnet_views, make_transfer_fn
+from tsss_tf.config import ConfigError, ExperimentConfig, TransferConfig
+from tsss_tf.transfer.stage import NO_AUGMENTATION, augmentation, lnet_views
 
 
 class RampLNet:
@@ -67,11 +67,9 @@ def test_scales_run_resized_images_and_average_on_the_finest_grid():
 
 @pytest.mark.parametrize("scales", [(), (0.0,), (1.0, -0.5)])
 def test_bad_scales_are_a_config_error_naming_the_field(scales):
-    cfg = TransferConfig(scales=scales)
+    cfg = ExperimentConfig(transfer=TransferConfig(scales=scales))
     with pytest.raises(ConfigError, match="transfer.scales"):
-        augmentation(cfg)
-    with pytest.raises(ConfigError, match="transfer.scales"):
-        make_transfer_fn(RampLNet(), cfg)
+        cfg.validate()
 
 
 def test_augmentation_reads_the_config():

@@ -54,9 +54,7 @@ class ModelOptimizer:
 
     def __init__(self, model, model_cfg, learning_rate: float, weight_decay: float,
                  total_steps: int):
-        mult = float(model_cfg.backbone_lr_mult)
-        if mult < 0:
-            raise ValueError(f"model.backbone_lr_mult must be >= 0, got {mult}")
+        mult = float(model_cfg.backbone_lr_mult)  # >= 0: ExperimentConfig.validate
         backbone, heads = split_backbone_variables(
             model, freeze_backbone=model_cfg.freeze_backbone)
         self.backbone_opt = None

@@ -18,8 +18,6 @@ def lnet_model_config(cfg):
     and at what rate, so the transfer stage restores the L-Net from cfg.model alone."""
     changes = {name: getattr(cfg.lnet, name) for name in ("freeze_backbone", "backbone_lr_mult")
                if getattr(cfg.lnet, name) is not None}
-    if changes.get("backbone_lr_mult", 0.0) < 0:
-        raise ValueError(f"lnet.backbone_lr_mult must be >= 0, got {changes['backbone_lr_mult']}")
     return dataclasses.replace(cfg.model, **changes)
 
 

@@ -11,7 +11,6 @@ import tensorflow as tf
 from PIL import Image
 from tqdm.auto import tqdm
 
-from tsss_tf.config import ConfigError
 from tsss_tf.data.pipeline import eval_dataset, weak_records
 from tsss_tf.transfer.diffusion import transfer_labels
 from tsss_tf.transfer.pseudo_labels import PseudoLabelStore
@@ -30,13 +29,9 @@ NO_AUGMENTATION = {"scales": (1.0,), "flip": False}
 
 
 def augmentation(tcfg) -> dict:
-    """The test-time augmentation of a TransferConfig, checked: {"scales": (...), "flip": b}.
-
-    Raises ConfigError when a scale is not a positive number or there is none."""
+    """The test-time augmentation of a TransferConfig: {"scales": (...), "flip": b} (the
+    scales are checked positive by ExperimentConfig.validate)."""
     scales = tuple(float(s) for s in tcfg.scales)
-    if not scales or any(not s > 0 for s in scales):
-        raise ConfigError(f"transfer.scales must be one or more positive numbers, got "
-                         f"{tcfg.scales!r}")
     return {"scales": scales, "flip": bool(tcfg.flip)}
 
 

@@ -29,7 +29,7 @@ from absl import app, flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tsss_tf.config import ConfigError  # noqa: E402
-from tsss_tf.flags import define_config_flags, resolve_config, user_errors  # noqa: E402
+from tsss_tf.flags import define_config_flags, open_run, user_errors  # noqa: E402
 
 define_config_flags()
 flags.DEFINE_multi_string("grid", [], "FIELD=V1,V2,... (a transfer.* field); repeatable, the "
@@ -53,17 +53,12 @@ def main(argv):
     del argv
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from tsss_tf.config import apply_overrides, transfer_image_size
-    from tsss_tf.data.experiment_data import open_experiment_data
-    from tsss_tf.data.splits import Split
     from tsss_tf.evaluation.scoring import evaluate_transfer
-    from tsss_tf.training.restore import load_trained
+    from tsss_tf.training.restore import load_stage
 
     with user_errors():
-        cfg, model_dir = resolve_config(FLAGS, prefer_model_dir=True)
-        data = open_experiment_data(cfg.data, Split.from_config(cfg.split))
-        lnet = load_trained("lnet", cfg.model, data.num_categories,
-                            os.path.join(model_dir, "lnet", "ckpt"), cfg.data.crop_size,
-                            "the L-Net")
+        cfg, model_dir, data = open_run(FLAGS)
+        lnet = load_stage(cfg, data, model_dir, "lnet")
         eval_set = FLAGS.eval_set or cfg.data.val_set
         grid = _grid(FLAGS.grid)
         rows = []

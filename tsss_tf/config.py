@@ -22,6 +22,7 @@ import os
 import typing
 from typing import Any, Optional, Tuple
 
+from tsss_tf.data import embedded
 from tsss_tf.errors import ConfigError
 from tsss_tf.image_limits import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE
 
@@ -74,12 +75,12 @@ class DataConfig:
     max_image_pixels: int = DEFAULT_MAX_PIXELS
     max_image_side: int = DEFAULT_MAX_SIDE
     # Embedded data set only: its generator seed and size (images per set).
-    embedded_seed: int = 0
-    embedded_size: int = 112
-    embedded_num_train: int = 2400
-    embedded_num_source: int = 1200
-    embedded_num_val: int = 200
-    embedded_num_test: int = 400
+    embedded_seed: int = embedded.SEED
+    embedded_size: int = embedded.SIZE
+    embedded_num_train: int = embedded.NUM_TRAIN
+    embedded_num_source: int = embedded.NUM_SOURCE
+    embedded_num_val: int = embedded.NUM_VAL
+    embedded_num_test: int = embedded.NUM_TEST
     # Training crops and augmentation.
     crop_size: int = 112
     min_scale: float = 0.75

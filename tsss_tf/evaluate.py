@@ -9,7 +9,7 @@ import os
 
 from absl import app, flags
 
-from tsss_tf.flags import define_config_flags, resolve_config, user_errors
+from tsss_tf.flags import define_config_flags, open_run, user_errors
 
 define_config_flags()
 flags.DEFINE_enum("variant", "tsss", ["tsss", "full", "strong_only", "lnet_only"],
@@ -21,17 +21,12 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from tsss_tf.data.experiment_data import open_experiment_data
-    from tsss_tf.data.splits import Split
     from tsss_tf.evaluation.scoring import evaluate_model
-    from tsss_tf.training.restore import load_trained
+    from tsss_tf.training.restore import load_stage
 
     with user_errors():
-        cfg, model_dir = resolve_config(FLAGS, prefer_model_dir=True)
-        data = open_experiment_data(cfg.data, Split.from_config(cfg.split))
-        model = load_trained("pnet", cfg.model, data.num_classes,
-                             os.path.join(model_dir, FLAGS.variant, "ckpt"), cfg.data.crop_size,
-                             f"the P-Net '{FLAGS.variant}'")
+        cfg, model_dir, data = open_run(FLAGS)
+        model = load_stage(cfg, data, model_dir, FLAGS.variant)
         rep = evaluate_model(model, data, FLAGS.eval_set or cfg.data.test_set,
                              cfg.global_batch_size, progress=True)
     print(json.dumps(rep, indent=2))

@@ -256,7 +256,7 @@ class Experiment:
             pseudo = self._refine(pseudo)  # its time counts in this stage's
             keras.utils.set_random_seed(self.cfg.seed + SEED_OFFSET[stage]
                                         + self.cfg.pnet.refine_rounds)
-        gen, metrics = self._train_variant(variant, variant, pseudo)
+        _, metrics = self._train_variant(variant, variant, pseudo)
         return self._finish(stage, metrics, t0)
 
     def _train_variant(self, variant: str, name: str, pseudo) -> tuple:

@@ -117,6 +117,17 @@ def resolve_config(FLAGS, prefer_model_dir: bool = False, notes=None):
     return cfg, model_dir
 
 
+def open_run(FLAGS):
+    """(config, model_dir, data) of a finished run, for the tools that score it (evaluate,
+    tools/transfer_sweep.py): the run's config.json with the flags' overrides, its data
+    opened (tsss_tf.data.experiment_data)."""
+    from tsss_tf.data.experiment_data import open_experiment_data
+    from tsss_tf.data.splits import Split
+
+    cfg, model_dir = resolve_config(FLAGS, prefer_model_dir=True)
+    return cfg, model_dir, open_experiment_data(cfg.data, Split.from_config(cfg.split))
+
+
 @contextlib.contextmanager
 def user_errors():
     """A bad config, split or data set ends the program with one line naming the culprit on

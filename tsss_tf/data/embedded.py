@@ -55,6 +55,8 @@ DEFAULT_50_STRONG = ("disc", "ring", "square", "triangle", "star")
 DEFAULT_50_WEAK = ("oval", "crescent", "brick", "diamond", "cross")
 
 SETS = ("train", "val", "test", "source")
+# The default set: generator seed, image side, images per set (DataConfig's embedded_* fields).
+SEED, SIZE, NUM_TRAIN, NUM_SOURCE, NUM_VAL, NUM_TEST = 0, 112, 2400, 1200, 200, 400
 _NUM_OBJECTS_P = (0.4, 0.4, 0.2)   # 1, 2, 3 objects
 _REPEAT_P = 0.35                   # a further object repeats a category already in the image
 _SIZE_RANGE = (0.4, 0.8)           # object extent / image side
@@ -506,8 +508,8 @@ def _generate(root, params, progress, replace):
     return root
 
 
-def generate(root, seed=0, size=112, num_train=2400, num_source=1200, num_val=200,
-             num_test=400, progress=True) -> str:
+def generate(root, seed=SEED, size=SIZE, num_train=NUM_TRAIN, num_source=NUM_SOURCE,
+             num_val=NUM_VAL, num_test=NUM_TEST, progress=True) -> str:
     """Writes the whole embedded set to `root` atomically and returns `root`.
 
     An existing `root` is replaced only when it is empty or an embedded set itself.
@@ -528,7 +530,8 @@ def generate(root, seed=0, size=112, num_train=2400, num_source=1200, num_val=20
                      progress, replace=True)
 
 
-def cache_key(seed=0, size=112, num_train=2400, num_source=1200, num_val=200, num_test=400):
+def cache_key(seed=SEED, size=SIZE, num_train=NUM_TRAIN, num_source=NUM_SOURCE,
+              num_val=NUM_VAL, num_test=NUM_TEST):
     params = _params(seed, size, num_train, num_source, num_val, num_test)
     text = json.dumps({"version": GENERATOR_VERSION, "params": params}, sort_keys=True)
     return f"v{GENERATOR_VERSION}-s{seed}-{size}px-{hashlib.sha1(text.encode()).hexdigest()[:10]}"
@@ -538,8 +541,8 @@ def cache_dir() -> str:
     return cache.cache_dir("embedded")
 
 
-def materialize(root=None, seed=0, size=112, num_train=2400, num_source=1200, num_val=200,
-                num_test=400, progress=True) -> str:
+def materialize(root=None, seed=SEED, size=SIZE, num_train=NUM_TRAIN, num_source=NUM_SOURCE,
+                num_val=NUM_VAL, num_test=NUM_TEST, progress=True) -> str:
     """The embedded set's folder, generated on first use (cached; safe when processes race)."""
     if root is None:
         root = os.path.join(cache_dir(),

@@ -219,10 +219,6 @@ class ExperimentData:
     def num_categories(self) -> int:
         return self.num_classes - self.num_background
 
-    @property
-    def category_names(self) -> Tuple[str, ...]:
-        return self.class_names[self.num_background:]
-
     def records(self, set_name: str) -> List[Record]:
         """The indexed images of an image set (cached). A training image without a mask whose
         tags name no category of the experiment carries no label and is left out."""

@@ -31,7 +31,7 @@ from absl import logging
 
 import tensorflow as tf
 
-from tsss_tf.errors import CheckpointError, DamagedCheckpointError, DataError  # noqa: F401
+from tsss_tf.errors import CheckpointError, DamagedCheckpointError
 from tsss_tf.training.builders import build_lnet, build_pnet, build_variables
 
 __all__ = ["CheckpointError", "DamagedCheckpointError", "restore_model", "unreachable_weights",
@@ -216,6 +216,19 @@ def load_trained(kind: str, model_cfg, num_outputs: int, ckpt_dir: str, crop_siz
     if latest is None:  # restore(None) would silently keep random weights
         raise CheckpointError(f"no checkpoint of {what} in {ckpt_dir}{missing_hint}")
     return restore_trained(kind, model_cfg, num_outputs, latest, crop_size, what)
+
+
+def load_stage(cfg, data, model_dir: str, stage: str, missing_hint: str = ""):
+    """The trained model of one stage of a run: the L-Net ("lnet", over data's categories) or
+    the P-Net of a variant ("tsss", "full", "strong_only", "lnet_only", "tsss_round<r>", over
+    its classes), from model_dir/<stage>/ckpt (`load_trained`)."""
+    if stage == "lnet":
+        return load_trained("lnet", cfg.model, data.num_categories,
+                            os.path.join(model_dir, "lnet", "ckpt"), cfg.data.crop_size,
+                            "the L-Net", missing_hint)
+    return load_trained("pnet", cfg.model, data.num_classes,
+                        os.path.join(model_dir, stage, "ckpt"), cfg.data.crop_size,
+                        f"the P-Net '{stage}'", missing_hint)
 
 
 def restore_trained(kind: str, model_cfg, num_outputs: int, checkpoint: str, crop_size: int,

@@ -6,17 +6,22 @@ Weak images are read without their masks (the masks stay withheld).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import tensorflow as tf
 from PIL import Image
 from tqdm.auto import tqdm
 
+from tsss_tf.config import TransferConfig
 from tsss_tf.data.pipeline import eval_dataset, weak_records
 from tsss_tf.transfer.diffusion import transfer_labels
 from tsss_tf.transfer.pseudo_labels import PseudoLabelStore
 
-TRANSFER_KEYS = ("fg_high", "fg_low", "cam_threshold", "alpha", "steps", "radius",
-                 "sigma_color", "sigma_feat", "confidence", "scale", "min_mass", "cam_objectness")
+# The TransferConfig fields that are keyword arguments of `transfer_labels` (the others say
+# where and how the L-Net is run: image_size, scales, flip, batch_size).
+TRANSFER_KEYS = tuple(f.name for f in dataclasses.fields(TransferConfig)
+                      if f.name not in ("image_size", "scales", "flip", "batch_size"))
 
 
 def transfer_kwargs(tcfg) -> dict:

@@ -279,3 +279,12 @@ def test_target_images_with_tags_only_are_weak_training_images(roots):
     assert set(lnet["mask_path"][lnet["strong"] == 0]) == {""}
     assert "w1" not in set(pipeline.training_table(data, "full")["name"])
     data.validate()
+
+
+def test_extra_target_folders_do_not_leak_into_the_source(roots):
+    from tsss_tf.data.cross_dataset import open_source_layout
+
+    target, source = roots
+    cfg = dataclasses.replace(_cfg(target, source), extra_data_dirs=("/no/such/folder",))
+    layout = open_source_layout(cfg)
+    assert [lay.root for lay in layout.layouts] == [os.path.abspath(source)]

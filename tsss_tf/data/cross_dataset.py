@@ -58,7 +58,7 @@ def open_source_layout(data_cfg):
             raise DataError("data.source.dataset='voc' needs data.source.data_dir (a folder "
                             "in the VOC layout)")
         return open_layout(dataclasses.replace(data_cfg, dataset=src.dataset,
-                                               data_dir=src.data_dir))
+                                               data_dir=src.data_dir, extra_data_dirs=()))
     raise DataError(f"unknown data.source.dataset '{src.dataset}' (voc, coco or embedded)")
 
 

@@ -133,8 +133,9 @@ class ExampleReader:
         path = self.image_path(name)
         try:
             header = image_header(path)
-            if header is not None and limits.refusal(*header):
-                raise DataError(f"{path}: {limits.refusal(*header)}")
+            refused = limits.refusal(*header) if header is not None else None
+            if refused:
+                raise DataError(f"{path}: {refused}")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 with Image.open(path) as im:
@@ -272,8 +273,9 @@ class VocLayout(ExampleReader):
                 f"(nor {self.tags_path(set_name)}; available: "
                 f"{', '.join(self.available_sets()) or 'none'})")
         listed = self._listed_ids(set_name)
+        in_set_file = set(listed)
         tags = self.image_tags(set_name)
-        names = listed + [n for n in tags if n not in set(listed)]
+        names = listed + [n for n in tags if n not in in_set_file]
         out = []
         for name in names:
             mask = self.mask_path(name)
@@ -282,7 +284,7 @@ class VocLayout(ExampleReader):
                 try:
                     image = self.image_path(name)
                 except DataError as e:
-                    if name not in tags or name in set(listed):
+                    if name not in tags or name in in_set_file:
                         raise
                     raise DataError(f"{tags[name].where}: {e}") from None
             else:

@@ -9,9 +9,9 @@ import sys
 
 from absl import flags
 
-from tsss_tf.errors import TsssError
 from tsss_tf.config import (ConfigError, ExperimentConfig, SourceDataConfig, SplitConfig,
                             apply_overrides, load_config)
+from tsss_tf.errors import TsssError
 
 
 # --recipe names: the hyperparameters of a shipped experiment, applied to the user's data.

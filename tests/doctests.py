@@ -1,5 +1,4 @@
-"""The one runner of the docstring examples of the tsss_tf modules (the test_docstring_examples
-tests of tests/models and tests/monitoring)."""
+"""The one runner of the docstring examples of the tsss_tf modules (tests/test_docstrings.py)."""
 
 import doctest
 import importlib

@@ -235,5 +235,6 @@ def test_label_refinement_rounds_relabel_the_weak_images_and_resume(run, tmp_pat
     gen = load_trained("pnet", cfg.model, exp2.data.num_classes,
                        os.path.join(copy, "tsss_round0", "ckpt"), cfg.data.crop_size, "round 0")
     gen.trainable_variables[0].assign_add(tf.ones_like(gen.trainable_variables[0]))
+    from tsss_tf.training.refine import refined_store
     with pytest.raises(DataError, match="relabel the weak images"):
-        exp2.refined_store(1, gen)
+        refined_store(copy, cfg, exp2.store().fingerprint, 1, gen)

@@ -16,6 +16,11 @@ What it measures (the default config, embedded_50, unless said otherwise):
   export      a P-Net exported for TF Serving, reloaded with tf.saved_model.load: ms per image of
               the `tensor` signature against the same function in this process
   precision   the P-Net + discriminator step with XLA (jit_compile) and mixed_bfloat16, on / off
+  keras_hub   a peer: KerasHub's DeepLabV3+ segmenter (randomly initialised: no weights download
+              here) on a 3-stage ResNet-18 and on a ResNet-50 encoder, trained by
+              `Model.fit` at the same batch and input size; its FLOP/s as a fraction of the
+              peak, next to the P-Net step's. Needs `pip install -e ".[bench]"` (keras-hub);
+              without it the row says so and the other measurements run.
 
 FLOPs are counted from the graph: the TF profiler (`tf.compat.v1.profiler`, float_operation) on
 the concrete forward function of each network at the training batch and size, and a train step
@@ -48,7 +53,7 @@ flags.DEFINE_integer("repeats", 10, "Timed calls per measurement (after warm-up)
 flags.DEFINE_integer("matmul_size", 2048, "Side of the square matmul that measures the peak.")
 flags.DEFINE_integer("transfer_size", 320, "Image side for the label transfer figure.")
 flags.DEFINE_list("skip", [], "Measurements to leave out (peak, lnet_step, pnet_step, "
-                  "conv_ceiling, fit, input, transfer, export, precision).")
+                  "conv_ceiling, fit, input, transfer, export, precision, keras_hub).")
 flags.DEFINE_bool("deterministic", False, "Op determinism (measures its cost).")
 
 
@@ -403,20 +408,76 @@ class Bench:
         for k, v in out.items():
             self.row(f"{k} / float32", v / base, "x")
 
+    # -- a peer: KerasHub's DeepLabV3+ ---------------------------------------------------------
+    def keras_hub(self):
+        try:
+            import keras_hub
+        except ImportError as e:
+            self.row("KerasHub DeepLabV3+: not measured", float("nan"), "",
+                     f"keras-hub is not installed ({e}); pip install -e '.[bench]'")
+            return
+        import keras
+
+        from tsss_tf.data.voc import IGNORE_LABEL
+
+        cfg = self.cfg
+        b, s, k = cfg.global_batch_size, cfg.data.crop_size, self.data.num_classes
+        encoders = {
+            # (stackwise filters, blocks, strides, block type, ASPP level, upsampling to P2)
+            "ResNet-18, 3 stages": ([64, 128, 256], [2, 2, 2], [1, 2, 2], "basic_block",
+                                    "P4", 4),
+            "ResNet-50": ([64, 128, 256, 512], [3, 4, 6, 3], [1, 2, 2, 2], "bottleneck_block",
+                          "P5", 8),
+        }
+        rng = np.random.default_rng(0)
+        x = tf.constant(rng.uniform(0, 255, (b, s, s, 3)), tf.float32)
+        y = tf.constant(rng.integers(0, k, (b, s, s)), tf.int32)
+        ds = tf.data.Dataset.from_tensors((x, y)).repeat()
+        out = {}
+        for name, (filters, blocks, strides, block, level, up) in encoders.items():
+            encoder = keras_hub.models.ResNetBackbone(
+                input_conv_filters=[64], input_conv_kernel_sizes=[7],
+                stackwise_num_filters=filters, stackwise_num_blocks=blocks,
+                stackwise_num_strides=strides, block_type=block, use_pre_activation=False)
+            backbone = keras_hub.models.DeepLabV3Backbone(
+                image_encoder=encoder, low_level_feature_key="P2",
+                spatial_pyramid_pooling_key=level, upsampling_size=up,
+                dilation_rates=[6, 12, 18])
+            model = keras_hub.models.DeepLabV3ImageSegmenter(backbone=backbone, num_classes=k)
+            model.compile(optimizer=keras.optimizers.AdamW(1e-3),
+                          loss=keras.losses.SparseCategoricalCrossentropy(
+                              from_logits=True, ignore_class=IGNORE_LABEL))
+            steps = 5
+            model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)  # trace
+            sec = timed(lambda: model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0),
+                        max(2, self.repeats // 3), warmup=0)
+            rate = steps * b / sec
+            fwd = forward_flops(tf.function(lambda t: model(t, training=False)),
+                                tf.TensorSpec([b, s, s, 3]))
+            flops = 3.0 * fwd / b * rate
+            out[name] = {"images_per_s": rate, "flops_per_image": 3.0 * fwd / b,
+                         "flop_s": flops}
+            self.row(f"KerasHub DeepLabV3+ ({name}), fit", rate, "img/s")
+            self._flops_row(f"KerasHub DeepLabV3+ ({name})", flops)
+        self.results["keras_hub"] = out
+
     def peak_again(self):
         """The peak once more at the end: the larger of the two is used (load from other work
         on the machine only ever lowers it)."""
         first = self.results.get("peak_flops", 0.0)
         self.peak()
         self.results["peak_flops"] = max(first, self.results["peak_flops"])
-        for key, name in (("lnet_step", "L-Net"), ("pnet_step", "P-Net + D")):
-            if key in self.results:
-                self._flops_row(name + " (against the larger peak)",
-                                self.results[key]["flop_s"])
+        rows = [("L-Net", self.results.get("lnet_step")),
+                ("P-Net + D", self.results.get("pnet_step"))]
+        rows += [(f"KerasHub DeepLabV3+ ({k})", v)
+                 for k, v in self.results.get("keras_hub", {}).items()]
+        for name, measured in rows:
+            if measured:
+                self._flops_row(name + " (against the larger peak)", measured["flop_s"])
 
 
 ORDER = ("peak", "lnet_step", "pnet_step", "conv_ceiling", "fit", "input", "transfer", "export",
-         "precision",
+         "precision", "keras_hub",
          "peak_again")
 
 

@@ -17,7 +17,7 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tsss_tf.flags import user_errors  # noqa: E402
+from tsss_tf.flags import command  # noqa: E402
 
 flags.DEFINE_string("model_dir", None, "A run whose transfer stage is finished.")
 flags.DEFINE_multi_string("masks_dir", [], "The fully annotated folder(s) of the same images.")
@@ -25,9 +25,8 @@ flags.DEFINE_string("labels", "transfer/pseudo_labels", "Label folder under --mo
 FLAGS = flags.FLAGS
 
 
-def main(argv):
-    del argv
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+@command
+def main():
     import dataclasses
 
     from tsss_tf.config import ExperimentConfig
@@ -37,21 +36,20 @@ def main(argv):
     from tsss_tf.evaluation.scoring import evaluate_pseudo_labels
     from tsss_tf.transfer.pseudo_labels import PseudoLabelStore
 
-    with user_errors():
-        if not FLAGS.model_dir or not FLAGS.masks_dir:
-            raise DataError("--model_dir and --masks_dir are required")
-        with open(os.path.join(FLAGS.model_dir, "config.json"), encoding="utf-8") as f:
-            cfg = ExperimentConfig.from_dict(json.load(f))
-        data_cfg = dataclasses.replace(cfg.data, data_dir=FLAGS.masks_dir[0],
-                                       extra_data_dirs=tuple(FLAGS.masks_dir[1:]))
-        data = open_experiment_data(data_cfg, Split.from_config(cfg.split))
-        directory = os.path.join(FLAGS.model_dir, FLAGS.labels)
-        manifest = os.path.join(directory, "manifest.json")
-        if not os.path.exists(manifest):
-            raise DataError(f"{manifest} is missing: the transfer stage has not finished")
-        with open(manifest, encoding="utf-8") as f:
-            store = PseudoLabelStore(directory, json.load(f)["fingerprint"])
-        rep = evaluate_pseudo_labels(data, store)
+    if not FLAGS.model_dir or not FLAGS.masks_dir:
+        raise DataError("--model_dir and --masks_dir are required")
+    with open(os.path.join(FLAGS.model_dir, "config.json"), encoding="utf-8") as f:
+        cfg = ExperimentConfig.from_dict(json.load(f))
+    data_cfg = dataclasses.replace(cfg.data, data_dir=FLAGS.masks_dir[0],
+                                   extra_data_dirs=tuple(FLAGS.masks_dir[1:]))
+    data = open_experiment_data(data_cfg, Split.from_config(cfg.split))
+    directory = os.path.join(FLAGS.model_dir, FLAGS.labels)
+    manifest = os.path.join(directory, "manifest.json")
+    if not os.path.exists(manifest):
+        raise DataError(f"{manifest} is missing: the transfer stage has not finished")
+    with open(manifest, encoding="utf-8") as f:
+        store = PseudoLabelStore(directory, json.load(f)["fingerprint"])
+    rep = evaluate_pseudo_labels(data, store)
     per = ", ".join(f"{k} {100 * v:.1f}" for k, v in rep["per_class"].items() if v is not None)
     print(f"pseudo labels of {rep['num_scored']} weak images: mIoU {100 * rep['miou']:.1f}, "
           f"strong {100 * (rep['miou_strong'] or 0):.1f}, weak {100 * rep['miou_weak']:.1f}, "

@@ -29,7 +29,7 @@ from absl import app, flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tsss_tf.config import ConfigError  # noqa: E402
-from tsss_tf.flags import define_config_flags, open_run, user_errors  # noqa: E402
+from tsss_tf.flags import command, define_config_flags, open_run  # noqa: E402
 
 define_config_flags()
 flags.DEFINE_multi_string("grid", [], "FIELD=V1,V2,... (a transfer.* field); repeatable, the "
@@ -49,37 +49,36 @@ def _grid(specs):
     return [list(c) for c in itertools.product(*axes)] or [[]]
 
 
-def main(argv):
-    del argv
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+@command
+def main():
+    from tsss_tf.atomic import atomic_open
     from tsss_tf.config import apply_overrides, transfer_image_size
     from tsss_tf.evaluation.scoring import evaluate_transfer
     from tsss_tf.training.restore import load_stage
 
-    with user_errors():
-        cfg, model_dir, data = open_run(FLAGS)
-        lnet = load_stage(cfg, data, model_dir, "lnet")
-        eval_set = FLAGS.eval_set or cfg.data.val_set
-        grid = _grid(FLAGS.grid)
-        rows = []
-        print(f"{'setting':48s} {'mIoU':>6s} {'strong':>6s} {'weak':>6s} {'labelled':>8s} "
-              f"{'ms/img':>7s}")
-        for overrides in grid:
-            run_cfg = apply_overrides(cfg, overrides)
-            rep = evaluate_transfer(lnet, data, eval_set, run_cfg.transfer,
-                                    transfer_image_size(run_cfg))
-            row = {"setting": overrides, "eval_set": eval_set,
-                   **{k: rep[k] for k in ("miou", "miou_strong", "miou_weak",
-                                          "labelled_fraction", "ms_per_image", "per_class")}}
-            rows.append(row)
-            pct = lambda v: "-" if v is None else f"{100 * v:.1f}"  # noqa: E731
-            print(f"{' '.join(overrides) or '(config)':48s} {pct(rep['miou']):>6s} "
-                  f"{pct(rep['miou_strong']):>6s} {pct(rep['miou_weak']):>6s} "
-                  f"{pct(rep['labelled_fraction']):>7s}% {rep['ms_per_image']:7.1f}", flush=True)
+    cfg, model_dir, data = open_run(FLAGS)
+    lnet = load_stage(cfg, data, model_dir, "lnet")
+    eval_set = FLAGS.eval_set or cfg.data.val_set
+    rows = []
+    print(f"{'setting':48s} {'mIoU':>6s} {'strong':>6s} {'weak':>6s} {'labelled':>8s} "
+          f"{'ms/img':>7s}")
+    for overrides in _grid(FLAGS.grid):
+        run_cfg = apply_overrides(cfg, overrides)
+        rep = evaluate_transfer(lnet, data, eval_set, run_cfg.transfer,
+                                transfer_image_size(run_cfg))
+        rows.append({"setting": overrides, "eval_set": eval_set,
+                     **{k: rep[k] for k in ("miou", "miou_strong", "miou_weak",
+                                            "labelled_fraction", "ms_per_image", "per_class")}})
+        print(f"{' '.join(overrides) or '(config)':48s} {_pct(rep['miou']):>6s} "
+              f"{_pct(rep['miou_strong']):>6s} {_pct(rep['miou_weak']):>6s} "
+              f"{_pct(rep['labelled_fraction']):>7s}% {rep['ms_per_image']:7.1f}", flush=True)
     if FLAGS.json:
-        from tsss_tf.atomic import atomic_open
         with atomic_open(FLAGS.json, "w") as f:
             json.dump(rows, f, indent=2, sort_keys=True)
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{100 * v:.1f}"
 
 
 if __name__ == "__main__":

@@ -147,6 +147,10 @@ class ModelConfig:
     pnet_head: str = "largefov"
     head_width: int = 64
     head_dropout: float = 0.1
+    # ASPP rates of the "aspp" and "deeplabv3plus" heads (cells of the backbone's output), and
+    # the channels of the stride-4 feature in the "deeplabv3plus" decoder.
+    aspp_rates: Tuple[int, ...] = (2, 4, 6)
+    low_level_width: int = 48
     cam_pooling: str = "lse"
     lse_r: float = 5.0
     disc_width: int = 32
@@ -233,6 +237,8 @@ class ExperimentConfig:
     name: str = "embedded_50"
     seed: int = 0
     deterministic: bool = False
+    # None (float32), "mixed_bfloat16" or "mixed_float16" (tsss_tf.training.precision).
+    mixed_precision: Optional[str] = None
     global_batch_size: int = 16
     eval_every: int = 300
     log_every: int = 50
@@ -269,6 +275,15 @@ class ExperimentConfig:
             value = _get(self, name)
             if not ok(value):
                 raise ConfigError(f"config field '{name}' is {value!r}; it must be {want}")
+        if self.mixed_precision == "mixed_float16":
+            for stage, mult, frozen in (
+                    ("model", self.model.backbone_lr_mult, self.model.freeze_backbone),
+                    ("lnet", self.lnet.backbone_lr_mult, self.lnet.freeze_backbone)):
+                if mult not in (None, 1.0) and not frozen:
+                    raise ConfigError(
+                        f"config field 'mixed_precision' is 'mixed_float16', which needs one "
+                        f"optimizer per model, but '{stage}.backbone_lr_mult' is {mult}: set it "
+                        "to 1, freeze the backbone or use 'mixed_bfloat16'")
         if self.data.max_scale < self.data.min_scale:
             raise ConfigError(f"config field 'data.max_scale' ({self.data.max_scale}) is below "
                               f"data.min_scale ({self.data.min_scale})")
@@ -303,6 +318,13 @@ _VALUE_RULES = (
     ("transfer.scales", lambda v: len(v) > 0 and all(s > 0 for s in v),
      "one or more positive numbers"),
     ("model.backbone_lr_mult", lambda v: v >= 0, "0 or more"),
+    ("model.pnet_head", lambda v: v in ("largefov", "aspp", "deeplabv3plus"),
+     "'largefov', 'aspp' or 'deeplabv3plus'"),
+    ("model.aspp_rates", lambda v: len(v) > 0 and all(r >= 1 for r in v),
+     "one or more rates of at least 1"),
+    ("model.low_level_width", lambda v: v >= 1, "at least 1"),
+    ("mixed_precision", lambda v: v in (None, "mixed_bfloat16", "mixed_float16"),
+     "null, 'mixed_bfloat16' or 'mixed_float16'"),
     ("lnet.backbone_lr_mult", lambda v: v is None or v >= 0, "0 or more (or null)"),
 )
 

@@ -5,11 +5,10 @@
 """
 
 import json
-import os
 
 from absl import app, flags
 
-from tsss_tf.flags import define_config_flags, open_run, user_errors
+from tsss_tf.flags import command, define_config_flags, open_run
 
 define_config_flags()
 flags.DEFINE_enum("variant", "tsss", ["tsss", "full", "strong_only", "lnet_only"],
@@ -18,17 +17,15 @@ flags.DEFINE_string("eval_set", None, "Image set to score (default: the config's
 FLAGS = flags.FLAGS
 
 
-def main(argv):
-    del argv
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+@command
+def main():
     from tsss_tf.evaluation.scoring import evaluate_model
     from tsss_tf.training.restore import load_stage
 
-    with user_errors():
-        cfg, model_dir, data = open_run(FLAGS)
-        model = load_stage(cfg, data, model_dir, FLAGS.variant)
-        rep = evaluate_model(model, data, FLAGS.eval_set or cfg.data.test_set,
-                             cfg.global_batch_size, progress=True)
+    cfg, model_dir, data = open_run(FLAGS)
+    model = load_stage(cfg, data, model_dir, FLAGS.variant)
+    rep = evaluate_model(model, data, FLAGS.eval_set or cfg.data.test_set,
+                         cfg.global_batch_size, progress=True)
     print(json.dumps(rep, indent=2))
 
 

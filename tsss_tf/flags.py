@@ -1,13 +1,14 @@
-"""absl flags and error handling shared by the entry points (train, evaluate)."""
+"""absl flags and error handling shared by the entry points (train, evaluate, the tools)."""
 
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import re
 import sys
 
-from absl import flags
+from absl import app, flags
 
 from tsss_tf.config import (ConfigError, ExperimentConfig, SourceDataConfig, SplitConfig,
                             apply_overrides, load_config)
@@ -126,6 +127,23 @@ def open_run(FLAGS):
 
     cfg, model_dir = resolve_config(FLAGS, prefer_model_dir=True)
     return cfg, model_dir, open_experiment_data(cfg.data, Split.from_config(cfg.split))
+
+
+def command(body):
+    """main(argv) for `app.run` from a command's body (a function of no arguments): a stray
+    positional argument is a usage error, TensorFlow's C++ logging is quieted before TensorFlow
+    starts, and the errors of `user_errors` end the program with one line."""
+
+    @functools.wraps(body)
+    def main(argv):
+        if len(argv) > 1:
+            raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])} (every option "
+                                 "is a --flag)")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        with user_errors():
+            return body()
+
+    return main
 
 
 @contextlib.contextmanager

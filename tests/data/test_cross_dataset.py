@@ -169,7 +169,7 @@ def test_overlapping_source_category_is_refused(roots):
         open_experiment_data(_cfg(*roots), Split("x", strong=("car", "tree"), weak=("cow",)))
 
 
-def test_coco_source(tmp_path, rng):
+def test_coco_source(tmp_path, rng, monkeypatch):
     target = _target(tmp_path, rng)
     root = tmp_path / "coco"
     (root / "annotations").mkdir(parents=True)
@@ -190,23 +190,20 @@ def test_coco_source(tmp_path, rng):
     cats = [{"id": 1, "name": "person"}, {"id": 2, "name": "truck"}, {"id": 3, "name": "dog"}]
     with open(root / "annotations" / "instances_train.json", "w") as f:
         json.dump({"images": images, "annotations": anns, "categories": cats}, f)
-    os.environ["TSSS_TF_CACHE"] = str(tmp_path / "cache")
-    try:
-        cfg = DataConfig(dataset="voc", data_dir=target, crop_size=24, eval_size=32,
-                         source=SourceDataConfig(dataset="coco", data_dir=str(root),
-                                                 drop=("dog",)))
-        data = open_experiment_data(cfg, Split("c", strong=("person", "truck"),
-                                         weak=("cow", "dog", "cat")))
-        assert data.class_names == ("background", "person", "truck", "cow", "dog", "cat")
-        src = [r for r in data.train_records() if r.kind == STRONG]
-        assert [(r.name, r.present) for r in src] == [("1", (1,)), ("2", (2,))]
-        table = pipeline.training_table(data, "strong_only")
-        assert (table["mask_kind"] == pipeline.MASK_SOURCE).all()
-        batch = _collect(pipeline.train_dataset(data, "strong_only", 4, seed=0), 1)[0]
-        assert set(np.unique(batch["mask"]).tolist()) <= {0, 1, 2, 255}
-        assert np.isin(batch["mask"], [1, 2]).any()
-    finally:
-        del os.environ["TSSS_TF_CACHE"]
+    monkeypatch.setenv("TSSS_TF_CACHE", str(tmp_path / "cache"))
+    cfg = DataConfig(dataset="voc", data_dir=target, crop_size=24, eval_size=32,
+                     source=SourceDataConfig(dataset="coco", data_dir=str(root),
+                                             drop=("dog",)))
+    data = open_experiment_data(cfg, Split("c", strong=("person", "truck"),
+                                           weak=("cow", "dog", "cat")))
+    assert data.class_names == ("background", "person", "truck", "cow", "dog", "cat")
+    src = [r for r in data.train_records() if r.kind == STRONG]
+    assert [(r.name, r.present) for r in src] == [("1", (1,)), ("2", (2,))]
+    table = pipeline.training_table(data, "strong_only")
+    assert (table["mask_kind"] == pipeline.MASK_SOURCE).all()
+    batch = _collect(pipeline.train_dataset(data, "strong_only", 4, seed=0), 1)[0]
+    assert set(np.unique(batch["mask"]).tolist()) <= {0, 1, 2, 255}
+    assert np.isin(batch["mask"], [1, 2]).any()
 
 
 def test_configs_round_trip_and_overrides():

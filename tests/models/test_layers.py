@@ -5,7 +5,10 @@ import pytest
 from tests.models.harness import run_layer_test
 from tsss_tf.models import backbone_names, get_backbone, register_backbone
 from tsss_tf.models.backbones import SimpleBackbone, build_backbone
-from tsss_tf.models.layers import ASPPHead, ConvNormAct, LargeFOVHead, ResidualBlock, make_norm
+from tsss_tf.models.aspp import ASPP
+from tsss_tf.models.aspp_head import ASPPHead
+from tsss_tf.models.deeplab_head import DeepLabV3PlusHead
+from tsss_tf.models.layers import ConvNormAct, LargeFOVHead, ResidualBlock, make_norm
 
 
 def _x(shape, seed=0):
@@ -20,6 +23,17 @@ def _images(b, h, w, seed=0):
 def test_conv_norm_act(norm):
     run_layer_test(ConvNormAct, {"filters": 6, "strides": 2, "norm": norm, "groups": 4},
                    _x((2, 9, 7, 3)), (2, 5, 4, 6), run_saving=(norm == "group"))
+
+
+def test_separable_conv_norm_act_is_depthwise_then_pointwise():
+    layer = run_layer_test(ConvNormAct, {"filters": 6, "separable": True, "dilation_rate": 2},
+                           _x((2, 9, 7, 4)), (2, 9, 7, 6))
+    assert isinstance(layer.conv, keras.layers.SeparableConv2D)
+    # 3x3 depthwise over 4 channels + 1x1 from 4 to 6 (no bias before a norm): 36 + 24 weights
+    assert sum(int(np.prod(w.shape)) for w in layer.conv.weights) == 3 * 3 * 4 + 4 * 6
+    # a 1x1 kernel has nothing to separate
+    assert not isinstance(ConvNormAct(6, kernel_size=1, separable=True).conv,
+                          keras.layers.SeparableConv2D)
 
 
 def test_make_norm_groups_divide_channels():
@@ -49,6 +63,29 @@ def test_largefov_head():
 def test_aspp_head():
     run_layer_test(ASPPHead, {"num_outputs": 5, "width": 8, "rates": (1, 2)},
                    _x((2, 6, 5, 4)), (2, 6, 5, 5))
+
+
+def test_aspp_context_module():
+    aspp = run_layer_test(ASPP, {"width": 8, "rates": (1, 2, 3)}, _x((2, 6, 5, 4)),
+                          (2, 6, 5, 8))
+    # one branch per rate, tracked under its name (tf.train.Checkpoint reaches each)
+    assert [b.name for b in aspp.branches] == ["branch_rate1", "branch_rate2", "branch_rate3"]
+    assert aspp.branch_rate3 is aspp.branches[2]
+
+
+@pytest.mark.parametrize("separable", [True, False])
+def test_deeplabv3plus_head_fuses_the_stride4_feature(separable):
+    low = _x((2, 12, 10, 6), seed=1)
+    head = run_layer_test(
+        DeepLabV3PlusHead, {"num_outputs": 5, "width": 8, "rates": (1, 2),
+                            "low_level_width": 4, "separable": separable},
+        _x((2, 3, 3, 16)), (2, 12, 10, 5), call_kwargs={"low_level": low}, run_saving=False)
+    assert isinstance(head.fuse1.conv, keras.layers.SeparableConv2D) == separable
+    # the logits depend on the stride-4 feature, not only on the context
+    feats = _x((2, 3, 3, 16))
+    a = head(feats, low_level=low).numpy()
+    b = head(feats, low_level=_x((2, 12, 10, 6), seed=2)).numpy()
+    assert np.abs(a - b).max() > 1e-4
 
 
 @pytest.mark.parametrize("output_stride,h,w", [(8, 50, 70), (16, 33, 47)])

@@ -13,7 +13,7 @@ def _images(b, h, w, seed=0):
     return np.random.default_rng(seed).uniform(0, 255, size=(b, h, w, 3)).astype("float32")
 
 
-@pytest.mark.parametrize("head", ["largefov", "aspp"])
+@pytest.mark.parametrize("head", ["largefov", "aspp", "deeplabv3plus"])
 def test_pnet_layer_test(head):
     run_layer_test(PNet, {"num_classes": 4, "backbone_kwargs": TINY, "head": head,
                           "head_width": 8, "head_kwargs": {"dropout": 0.5}},
@@ -69,3 +69,27 @@ def test_pnet_traces_with_unknown_height_and_width():
     serve = tf.function(lambda x: pnet(x), input_signature=[tf.TensorSpec([None, None, None, 3])])
     assert tuple(serve(_images(1, 203, 317)).shape) == (1, 203, 317, 3)
     assert tuple(serve(_images(2, 31, 20)).shape) == (2, 31, 20, 3)
+
+
+@pytest.mark.parametrize("backbone,kwargs", [
+    ("simple", TINY), ("efficientnet_lite0", {"output_stride": 16}),
+    ("vgg16", {"output_stride": 16})])
+def test_deeplabv3plus_pnet_reads_the_stride4_feature(backbone, kwargs):
+    pnet = PNet(3, backbone=backbone, backbone_kwargs=kwargs, head="deeplabv3plus",
+                head_width=8, head_kwargs={"low_level_width": 4})
+    images = _images(1, 37, 53)
+    low, features = pnet.backbone(images, return_low_level=True)
+    assert tuple(low.shape) == (1, 10, 14, pnet.backbone.low_level_channels)
+    assert tuple(low.shape) == pnet.backbone.low_level_shape((1, 37, 53, 3))
+    assert tuple(features.shape) == tuple(pnet.backbone.compute_output_shape((1, 37, 53, 3)))
+    out = pnet(images)
+    assert tuple(out.shape) == (1, 37, 53, 3) and out.dtype == tf.float32
+
+
+def test_pnet_outputs_float32_under_mixed_precision():
+    from tsss_tf.training.precision import dtype_policy
+    with dtype_policy("mixed_bfloat16"):
+        pnet = PNet(3, backbone_kwargs=TINY, head="deeplabv3plus", head_width=8)
+    out = pnet(_images(2, 32, 32))
+    assert pnet.backbone.compute_dtype == "bfloat16" and out.dtype == tf.float32
+    assert all(v.dtype == "float32" for v in pnet.weights)  # float32 master weights

@@ -7,7 +7,6 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import two_cpu_strategy
-from tests.doctests import check_docstring_examples
 from tests.models import torch_files
 from tests.models.harness import run_layer_test
 from tsss_tf.config import ExperimentConfig, apply_overrides
@@ -19,11 +18,6 @@ from tsss_tf.models.backbones.mbconv import MBConvBlock
 from tsss_tf.models.backbones.weights import package_file
 from tsss_tf.training.builders import backbone_kwargs
 
-MODULES = ["tsss_tf.models.backbones", "tsss_tf.models.backbones.mbconv",
-           "tsss_tf.models.backbones.efficientnet_lite", "tsss_tf.models.backbones.vgg",
-           "tsss_tf.models.backbones.torch_state"]
-
-
 def _images(b, h, w, seed=0):
     return np.random.default_rng(seed).uniform(0, 255, size=(b, h, w, 3)).astype("float32")
 
@@ -34,11 +28,6 @@ def cache(tmp_path, monkeypatch):
     path = tmp_path / "cache"
     monkeypatch.setenv("TSSS_TF_CACHE", str(path))
     return path / "weights"
-
-
-@pytest.mark.parametrize("name", MODULES)
-def test_docstring_examples(name):
-    check_docstring_examples(name)
 
 
 # ---------------------------------------------------------------- layers: config and .keras

@@ -35,7 +35,7 @@ def voc(tmp_path):
 
 
 def voc_overrides(root):
-    return [f"data.dataset=voc", f"data.data_dir={root}", "data.crop_size=32",
+    return ["data.dataset=voc", f"data.data_dir={root}", "data.crop_size=32",
             "data.eval_size=32", "data.shuffle_buffer=8", "split.name=rel",
             "split.strong=cat,dog", "split.weak=cow,sheep", "lnet.steps=4", "pnet.steps=4",
             "checkpoint_every=2", "eval_every=0", "log_every=2", "transfer.batch_size=4"]

@@ -73,3 +73,25 @@ def test_a_nan_loss_error_exits_with_status_3(capsys):
         raise NonFiniteLossError("lnet: non-finite loss at step 14: 'loss' (nan)")
     code, lines = _exit_message(capsys, fail)
     assert code == 3 and lines == ["error: lnet: non-finite loss at step 14: 'loss' (nan)"]
+
+
+def test_command_maps_errors_and_refuses_stray_arguments(capsys, monkeypatch):
+    from absl import app
+
+    from tsss_tf.errors import ConfigError
+    from tsss_tf.flags import command
+
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+
+    @command
+    def main():
+        raise ConfigError("config field 'seed' is -1; it must be an integer in 0..2**31-1")
+
+    with pytest.raises(app.UsageError, match="unexpected arguments: configs/x.py"):
+        main(["train", "configs/x.py"])
+    with pytest.raises(SystemExit) as e:
+        main(["train"])
+    assert e.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: config field 'seed' is -1; it must be an integer in 0..2**31-1")
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "2"  # set before TensorFlow would start

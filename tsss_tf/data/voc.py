@@ -30,9 +30,11 @@ embedded data set once materialised.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
+import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -117,6 +119,24 @@ def read_tags_file(path: str, class_names: Sequence[str]) -> Dict[str, TagLine]:
     return out
 
 
+@contextlib.contextmanager
+def pil_errors(path: str, unreadable: str, too_large: str, too_large_fix: str = ""):
+    """Opening `path` with PIL inside: its decompression-bomb warning is silenced, and its
+    errors become one DataError naming the file: "`path`: `too_large` (PIL's message)
+    `too_large_fix`" for a decompression bomb, "`path`: `unreadable` (PIL's message)" for a
+    file it cannot read. A DataError raised inside passes unchanged."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            yield
+        except DataError:
+            raise
+        except Image.DecompressionBombError as e:
+            raise DataError(f"{path}: {too_large} ({e}){too_large_fix}") from None
+        except (OSError, SyntaxError, ValueError) as e:
+            raise DataError(f"{path}: {unreadable} ({e})") from None
+
+
 class ExampleReader:
     """Reading one example by name, for a layout that has `image_path(name)`,
     `mask_path(name)` and `num_classes` (VocLayout, coco.CocoLayout)."""
@@ -125,36 +145,26 @@ class ExampleReader:
         """RGB uint8 [H, W, 3]. An image larger than `limits` (an image_limits.ImageLimits;
         default 50 megapixels, 20000 px a side) is refused from its header, before decoding;
         with limits.resize a larger JPEG is decoded at 1/2, 1/4 or 1/8 scale instead."""
-        import warnings
-
         from tsss_tf.image_limits import DEFAULT_LIMITS, image_header
 
         limits = DEFAULT_LIMITS if limits is None else limits
         path = self.image_path(name)
-        try:
+        with pil_errors(path, "cannot decode the image", "the image is too large for PIL"):
             header = image_header(path)
             refused = limits.refusal(*header) if header is not None else None
             if refused:
                 raise DataError(f"{path}: {refused}")
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                with Image.open(path) as im:
-                    width, height = im.size
-                    refused = limits.refusal(im.format, height, width)
-                    if refused:
-                        raise DataError(f"{path}: {refused}")
-                    scale = limits.decode_scale(im.format, height, width)
-                    if scale > 1:
-                        im.draft("RGB", (width // scale, height // scale))
-                        if not limits.fits(im.size[1], im.size[0]):
-                            raise DataError(f"{path}: {limits.excess(height, width)}")
-                    return np.asarray(im.convert("RGB"), dtype=np.uint8)
-        except Image.DecompressionBombError as e:
-            raise DataError(f"{path}: the image is too large for PIL ({e})") from None
-        except (OSError, SyntaxError, ValueError) as e:
-            if isinstance(e, DataError):
-                raise
-            raise DataError(f"{path}: cannot decode the image ({e})") from None
+            with Image.open(path) as im:
+                width, height = im.size
+                refused = limits.refusal(im.format, height, width)
+                if refused:
+                    raise DataError(f"{path}: {refused}")
+                scale = limits.decode_scale(im.format, height, width)
+                if scale > 1:
+                    im.draft("RGB", (width // scale, height // scale))
+                    if not limits.fits(im.size[1], im.size[0]):
+                        raise DataError(f"{path}: {limits.excess(height, width)}")
+                return np.asarray(im.convert("RGB"), dtype=np.uint8)
 
     def read_mask(self, name: str, image_shape: Optional[Sequence[int]] = None) -> np.ndarray:
         """Class indices uint8 [H, W] (255 = ignore), validated against the class range."""
@@ -342,30 +352,20 @@ def check_image_file(path: str, limits=None):
     not cut short, and a JPEG's compressed data is complete (data.jpeg_check: a JPEG cut short
     whose end marker was appended again; a decode at 1/8 scale). Raises DataError naming the
     file and the problem."""
-    import warnings
-
     from tsss_tf.image_limits import DEFAULT_LIMITS, image_header
 
     limits = DEFAULT_LIMITS if limits is None else limits
     if not os.path.isfile(path):
         raise DataError(f"image file {path} is missing")
     fix = "downscale the file (the training pipeline decodes images at full size)"
-    try:
+    with pil_errors(path, "not a readable image", "the image is too large", f"; {fix}"):
         header = image_header(path)
         if header is not None and not limits.fits(header[1], header[2]):
             raise DataError(f"{path}: {limits.excess(header[1], header[2])}; {fix}")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                fmt, (width, height) = im.format, im.size
-                if fmt == "PNG":
-                    im.verify()  # chunk CRCs: catches a damaged PNG without decoding its pixels
-    except Image.DecompressionBombError as e:
-        raise DataError(f"{path}: the image is too large ({e}); {fix}") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        if isinstance(e, DataError):
-            raise
-        raise DataError(f"{path}: not a readable image ({e})") from None
+        with Image.open(path) as im:
+            fmt, (width, height) = im.format, im.size
+            if fmt == "PNG":
+                im.verify()  # chunk CRCs: catches a damaged PNG without decoding its pixels
     if fmt not in DECODABLE_FORMATS:
         raise DataError(f"{path}: a {fmt} image; the pipeline reads "
                         f"{', '.join(DECODABLE_FORMATS)}")
@@ -406,21 +406,15 @@ def read_mask_file(path: str, num_classes: int, image_shape=None, limits=None) -
     limits = DEFAULT_LIMITS if limits is None else limits
     if not os.path.exists(path):
         raise DataError(f"mask file {path} is missing")
-    try:
-        with Image.open(path) as im:
-            if not limits.fits(im.size[1], im.size[0]):
-                raise DataError(f"{path}: {limits.excess(im.size[1], im.size[0])}")
-            if im.mode not in ("P", "L"):
-                raise DataError(
-                    f"{path}: a mask must be a palette or grey PNG of class indices, "
-                    f"got mode {im.mode}")
-            mask = np.asarray(im, dtype=np.uint8)
-    except DataError:
-        raise
-    except Image.DecompressionBombError as e:
-        raise DataError(f"{path}: the mask is too large to decode ({e})") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise DataError(f"{path}: cannot decode the mask ({e})") from None
+    with pil_errors(path, "cannot decode the mask", "the mask is too large to decode"), \
+            Image.open(path) as im:
+        if not limits.fits(im.size[1], im.size[0]):
+            raise DataError(f"{path}: {limits.excess(im.size[1], im.size[0])}")
+        if im.mode not in ("P", "L"):
+            raise DataError(
+                f"{path}: a mask must be a palette or grey PNG of class indices, "
+                f"got mode {im.mode}")
+        mask = np.asarray(im, dtype=np.uint8)
     if image_shape is not None and tuple(mask.shape[:2]) != tuple(image_shape[:2]):
         raise DataError(
             f"{path}: mask size {mask.shape[1]}x{mask.shape[0]} differs from its image's "

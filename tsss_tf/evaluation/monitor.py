@@ -135,6 +135,17 @@ class ExperimentMonitor:
             prediction=prediction, truth=batch["mask"] if truth else None,
             num_background=self.exp.data.num_background)
 
+    def log_scalars(self, prefix: str, rep: dict, step: int) -> None:
+        """`prefix`/miou, /miou_strong and /miou_weak of an mIoU report (those it has), on the
+        chief."""
+        if not self.exp.chief:
+            return
+        with self.exp.writer.as_default(step=step):
+            for k in ("miou", "miou_strong", "miou_weak"):
+                if rep.get(k) is not None:
+                    tf.summary.scalar(f"{prefix}/{k}", rep[k])
+        self.exp.writer.flush()
+
     # -- callbacks for the stages ------------------------------------------------------------
     def lnet_panel_fn(self):
         """panel_fn(model, step) for the L-Net stage, or None when panels are off."""

@@ -42,6 +42,19 @@ def _ratio(a, b):
     return None if a is None or not b else a / b
 
 
+def results_header(cfg, data) -> dict:
+    """What results.json says about the run before its figures: config, seed, data set, the
+    evaluation set, the split and each class's kind, in class-id order."""
+    split = data.split
+    kinds = {n: ("background" if k == 0 else "strong" if k == 1 else "weak")
+             for n, k in zip(data.class_names, data.class_kinds)}
+    return {"config": cfg.name, "seed": cfg.seed, "dataset": cfg.data.dataset,
+            "eval_set": cfg.data.test_set,
+            "split": {"name": split.name, "hash": split.content_hash(),
+                      "strong": list(split.strong), "weak": list(split.weak)},
+            "class_names": list(data.class_names), "class_kinds": kinds}
+
+
 def gather(model_dir: str, header: dict) -> dict:
     """Collects the stage metrics under model_dir into the results dict."""
     results = dict(header)

@@ -31,6 +31,19 @@ def evaluate_model(model, data, set_name: str, batch_size: int = 16, strategy=No
     return rep
 
 
+def validation_fn(data, set_name: str, batch_size: int):
+    """eval_fn(model) for a training loop: the model's mIoU (all, strong, weak) and per-class IoU
+    (as "iou/<class>", for the classes that have one) on `set_name`."""
+
+    def eval_fn(model):
+        r = evaluate_model(model, data, set_name, batch_size)
+        out = {k: r[k] for k in ("miou", "miou_strong", "miou_weak")}
+        out.update({f"iou/{k}": v for k, v in r["per_class"].items() if v is not None})
+        return out
+
+    return eval_fn
+
+
 def evaluate_pseudo_labels(data, store) -> dict:
     """mIoU of the transferred labels against the withheld masks of the weak images.
 

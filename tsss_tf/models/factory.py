@@ -38,10 +38,14 @@ def build_lnet(model_cfg, num_categories: int) -> LNet:
 
 def build_pnet(model_cfg, num_classes: int) -> PNet:
     """P-Net (the segmentation network G) for `num_classes` classes, background included."""
+    head_kwargs = {"dropout": model_cfg.head_dropout}
+    if model_cfg.pnet_head in ("aspp", "deeplabv3plus"):
+        head_kwargs["rates"] = tuple(model_cfg.aspp_rates)
+    if model_cfg.pnet_head == "deeplabv3plus":
+        head_kwargs["low_level_width"] = model_cfg.low_level_width
     return PNet(num_classes, backbone=model_cfg.backbone,
                 backbone_kwargs=backbone_kwargs(model_cfg), head=model_cfg.pnet_head,
-                head_width=model_cfg.head_width,
-                head_kwargs={"dropout": model_cfg.head_dropout})
+                head_width=model_cfg.head_width, head_kwargs=head_kwargs)
 
 
 def build_discriminator(model_cfg, num_classes: int) -> Discriminator:

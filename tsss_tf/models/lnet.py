@@ -79,11 +79,13 @@ class LNet(BackboneModel):
         features = self.backbone(images, training=training)
         objectness = self.objectness_out(self.objectness_hidden(features))
         cams = self.cam_conv(features)
+        f32 = (lambda t: tf.cast(t, tf.float32))  # float32 under a mixed precision policy too
+        cams = f32(cams)
         return {
-            "objectness_logits": resize_to(objectness, images),
+            "objectness_logits": f32(resize_to(objectness, images)),
             "cams": cams,
             "class_logits": pool_cams(cams, self.pooling, self.lse_r),
-            "features": features,
+            "features": f32(features),
         }
 
     def get_config(self):

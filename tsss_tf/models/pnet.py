@@ -1,11 +1,15 @@
-"""P-Net, the segmentation network G: a backbone and a LargeFOV or ASPP head."""
+"""P-Net, the segmentation network G: a backbone and a LargeFOV, ASPP or DeepLab v3+ head."""
 
 import keras
+import tensorflow as tf
 
+from tsss_tf.models.aspp_head import ASPPHead
 from tsss_tf.models.backbone_model import BackboneModel
-from tsss_tf.models.layers import ASPPHead, LargeFOVHead, maybe_build, resize_to
+from tsss_tf.models.deeplab_head import DeepLabV3PlusHead
+from tsss_tf.models.layers import LargeFOVHead, maybe_build, resize_to
 
-HEADS = {"largefov": LargeFOVHead, "aspp": ASPPHead}
+HEADS = {"largefov": LargeFOVHead, "aspp": ASPPHead, "deeplabv3plus": DeepLabV3PlusHead}
+DECODER_HEADS = ("deeplabv3plus",)  # heads that also read the backbone's stride-4 feature
 
 
 @keras.saving.register_keras_serializable(package="tsss_tf")
@@ -13,15 +17,17 @@ class PNet(BackboneModel):
     """Segmentation network over all categories plus background (class 0).
 
     `call(images, training=False)` takes float32 RGB in [0, 255] of shape [B, H, W, 3], any H and
-    W, and returns logits [B, H, W, num_classes], bilinearly upsampled from the backbone's output
-    stride to exactly the input size.
+    W, and returns float32 logits [B, H, W, num_classes] (also under a mixed precision policy),
+    bilinearly upsampled from the head's stride to exactly the input size.
 
     Args:
         num_classes: number of classes, background included.
         backbone: a registered backbone name, or a backbone layer (see `BackboneModel`).
         backbone_kwargs: kwargs of the named backbone.
         head: "largefov" (`LargeFOVHead`, default dilation 4, sized for ~100-300 px inputs at
-            stride 8; DeepLab-LargeFOV used 12 on 321 px crops) or "aspp" (`ASPPHead`).
+            stride 8; DeepLab-LargeFOV used 12 on 321 px crops), "aspp" (`ASPPHead`) or
+            "deeplabv3plus" (`DeepLabV3PlusHead`: ASPP and a decoder over the backbone's
+            stride-4 feature; logits at stride 4).
         head_width: channels of the head.
         head_kwargs: more kwargs of the head (e.g. dilation_rate, rates, dropout).
 
@@ -43,12 +49,21 @@ class PNet(BackboneModel):
                                 **{"norm": self.backbone_norm, **self.head_kwargs})
 
     def build(self, input_shape):
-        maybe_build(self.head, self.build_backbone_for(input_shape))
+        features_shape = self.build_backbone_for(input_shape)
+        if self.head_name in DECODER_HEADS:
+            if not self.head.built:
+                self.head.build(features_shape, self.backbone.low_level_shape(input_shape))
+        else:
+            maybe_build(self.head, features_shape)
         self.built = True
 
     def call(self, images, training=False):
-        features = self.backbone(images, training=training)
-        return resize_to(self.head(features, training=training), images)
+        if self.head_name in DECODER_HEADS:
+            low_level, features = self.backbone(images, training=training, return_low_level=True)
+            logits = self.head(features, low_level, training=training)
+        else:
+            logits = self.head(self.backbone(images, training=training), training=training)
+        return tf.cast(resize_to(logits, images), tf.float32)
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes,

@@ -13,20 +13,31 @@ from tsss_tf.models.factory import (backbone_kwargs, build_discriminator, build_
                                     build_pnet)
 
 __all__ = ["backbone_kwargs", "build_lnet", "build_pnet", "build_discriminator",
-           "make_optimizer", "ModelOptimizer", "current_lr", "build_variables"]
+           "make_optimizer", "scale_loss", "ModelOptimizer", "current_lr", "build_variables"]
 
 
 def make_optimizer(learning_rate: float, weight_decay: float, total_steps: int,
-                   variables) -> keras.optimizers.Optimizer:
-    """AdamW with linear warm-up and cosine decay, built on `variables` (call in scope)."""
+                   variables, loss_scale: bool = False) -> keras.optimizers.Optimizer:
+    """AdamW with linear warm-up and cosine decay, built on `variables` (call in scope); with
+    `loss_scale`, inside a `keras.optimizers.LossScaleOptimizer` (for mixed_float16: its
+    `scale_loss` scales a loss, `apply_gradients` unscales the gradients and skips a step whose
+    gradients overflow)."""
     warmup = max(1, min(100, total_steps // 10))
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=learning_rate * 0.1, decay_steps=max(1, total_steps - warmup),
         alpha=0.01, warmup_target=learning_rate, warmup_steps=warmup)
     opt = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay)
     opt.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    if loss_scale:
+        opt = keras.optimizers.LossScaleOptimizer(opt)
     opt.build(variables)
     return opt
+
+
+def scale_loss(opt, loss):
+    """`loss` scaled by a LossScaleOptimizer's current scale (inside the gradient tape), else
+    `loss` itself."""
+    return opt.scale_loss(loss) if isinstance(opt, keras.optimizers.LossScaleOptimizer) else loss
 
 
 class ModelOptimizer:
@@ -53,7 +64,7 @@ class ModelOptimizer:
     """
 
     def __init__(self, model, model_cfg, learning_rate: float, weight_decay: float,
-                 total_steps: int):
+                 total_steps: int, loss_scale: bool = False):
         mult = float(model_cfg.backbone_lr_mult)  # >= 0: ExperimentConfig.validate
         backbone, heads = split_backbone_variables(
             model, freeze_backbone=model_cfg.freeze_backbone)
@@ -61,14 +72,24 @@ class ModelOptimizer:
         if model_cfg.freeze_backbone or mult == 1.0:
             self.variables = heads if model_cfg.freeze_backbone else list(
                 model.trainable_variables)
-            self.main = make_optimizer(learning_rate, weight_decay, total_steps, self.variables)
+            self.main = make_optimizer(learning_rate, weight_decay, total_steps, self.variables,
+                                       loss_scale)
             self._groups = [(self.main, len(self.variables))]
+        elif loss_scale:  # one loss scale cannot serve two optimizers' skipped steps
+            raise ValueError("mixed_float16 needs one optimizer per model: train the backbone "
+                             "at the heads' rate (backbone_lr_mult=1) or freeze it, or use "
+                             "mixed_bfloat16")
         else:
             self.variables = heads + backbone
             self.main = make_optimizer(learning_rate, weight_decay, total_steps, heads)
             self.backbone_opt = make_optimizer(learning_rate * mult, weight_decay, total_steps,
                                                backbone)
             self._groups = [(self.main, len(heads)), (self.backbone_opt, len(backbone))]
+
+    def scale_loss(self, loss):
+        """`loss` scaled for float16 gradients (identity without loss scaling); call it inside
+        the gradient tape."""
+        return scale_loss(self.main, loss)
 
     @property
     def iterations(self):

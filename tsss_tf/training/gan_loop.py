@@ -20,9 +20,10 @@ import tensorflow as tf
 from tsss_tf.data.pipeline import train_dataset
 from tsss_tf.training import losses
 from tsss_tf.training.builders import (ModelOptimizer, build_discriminator, build_pnet,
-                                       build_variables, current_lr, make_optimizer)
+                                       build_variables, current_lr, make_optimizer, scale_loss)
 from tsss_tf.training.loop import LoopSettings, run_loop
 from tsss_tf.training.monitoring import gan_chunk_hook, replica_grad_norm
+from tsss_tf.training.precision import dtype_policy, needs_loss_scale
 
 VARIANT_DATA = {"tsss": "pnet", "lnet_only": "pnet", "strong_only": "strong_only",
                 "full": "full"}
@@ -46,17 +47,18 @@ class PNetTrainer:
         self.cfg, self.variant = cfg, variant
         self.adversarial = variant == "tsss"
         pc, size = cfg.pnet, cfg.data.crop_size
-        with strategy.scope():
+        loss_scale = needs_loss_scale(cfg.mixed_precision)
+        with strategy.scope(), dtype_policy(cfg.mixed_precision):
             self.gen = build_pnet(cfg.model, num_classes)
             build_variables(self.gen, size)
             self.g_opt = ModelOptimizer(self.gen, cfg.model, pc.learning_rate, pc.weight_decay,
-                                        pc.steps)
+                                        pc.steps, loss_scale=loss_scale)
             self.disc = self.d_opt = None
             if self.adversarial:
                 self.disc = build_discriminator(cfg.model, num_classes)
                 build_variables(self.disc, size, tf.zeros([1, size, size, num_classes]))
                 self.d_opt = make_optimizer(pc.disc_learning_rate, 0.0, pc.steps,
-                                            self.disc.trainable_variables)
+                                            self.disc.trainable_variables, loss_scale)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
 
     def checkpoint(self) -> tf.train.Checkpoint:
@@ -106,15 +108,20 @@ class PNetTrainer:
                                d_real=_masked_mean(p_real, strong),
                                d_fake=_masked_mean(p_fake, tf.ones_like(p_fake)))
             g_loss = avg(per_g)
-        g_grads = tape.gradient(g_loss, self.g_opt.variables)
+            g_scaled = self.g_opt.scale_loss(g_loss)  # g_loss itself unless mixed_float16
+            d_scaled = scale_loss(self.d_opt, d_loss) if self.adversarial else None
+        g_grads = tape.gradient(g_scaled, self.g_opt.variables)
+        one = tf.constant(1.0)
+        g_scale = self.g_opt.scale_loss(one)  # read before the update may change it
+        d_scale = scale_loss(self.d_opt, one) if self.adversarial else one
         self.g_opt.apply(g_grads)
         if self.adversarial:
-            d_grads = tape.gradient(d_loss, disc.trainable_variables)
+            d_grads = tape.gradient(d_scaled, disc.trainable_variables)
             self.d_opt.apply_gradients(zip(d_grads, disc.trainable_variables))
         metrics["g_loss"] = g_loss
-        metrics["grad_norm"] = replica_grad_norm(g_grads)
+        metrics["grad_norm"] = replica_grad_norm(g_grads) / g_scale  # of the unscaled gradients
         if self.adversarial:
-            metrics["disc_grad_norm"] = replica_grad_norm(d_grads)
+            metrics["disc_grad_norm"] = replica_grad_norm(d_grads) / d_scale
         return metrics
 
 

@@ -10,6 +10,7 @@ from tsss_tf.training import losses
 from tsss_tf.training.builders import ModelOptimizer, build_lnet, build_variables, current_lr
 from tsss_tf.training.loop import LoopSettings, run_loop
 from tsss_tf.training.monitoring import replica_grad_norm
+from tsss_tf.training.precision import dtype_policy, needs_loss_scale
 
 
 def lnet_model_config(cfg):
@@ -26,11 +27,12 @@ class LNetTrainer:
 
     def __init__(self, cfg, num_categories: int, num_background: int, strategy):
         self.cfg, self.num_background = cfg, num_background
-        with strategy.scope():
+        with strategy.scope(), dtype_policy(cfg.mixed_precision):
             self.model = build_lnet(cfg.model, num_categories)
             build_variables(self.model, cfg.data.crop_size)
             self.opt = ModelOptimizer(self.model, lnet_model_config(cfg), cfg.lnet.learning_rate,
-                                      cfg.lnet.weight_decay, cfg.lnet.steps)
+                                      cfg.lnet.weight_decay, cfg.lnet.steps,
+                                      loss_scale=needs_loss_scale(cfg.mixed_precision))
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
 
     def checkpoint(self) -> tf.train.Checkpoint:
@@ -49,13 +51,15 @@ class LNetTrainer:
             per = (lc.objectness_weight * obj + lc.cls_weight * cls
                    + lc.cam_dense_weight * dense)
             loss = tf.nn.compute_average_loss(per, global_batch_size=gbs)
-        grads = tape.gradient(loss, self.opt.variables)
+            scaled = self.opt.scale_loss(loss)  # loss itself unless mixed_float16
+        grads = tape.gradient(scaled, self.opt.variables)
+        grad_scale = self.opt.scale_loss(tf.constant(1.0))  # before the update may change it
         self.opt.apply(grads)
         return {"loss": loss,
                 "objectness_loss": tf.nn.compute_average_loss(obj, global_batch_size=gbs),
                 "classification_loss": tf.nn.compute_average_loss(cls, global_batch_size=gbs),
                 "cam_dense_loss": tf.nn.compute_average_loss(dense, global_batch_size=gbs),
-                "grad_norm": replica_grad_norm(grads)}
+                "grad_norm": replica_grad_norm(grads) / grad_scale}
 
 
 def train_lnet(cfg, data, strategy, model_dir: str, writer=None, progress: bool = True,

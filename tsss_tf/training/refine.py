@@ -27,15 +27,19 @@ the embedded_0 run with an under-trained L-Net, so it is off in every config (do
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import tensorflow as tf
 
 from tsss_tf.data.voc import IGNORE_LABEL
+from tsss_tf.errors import DataError
 from tsss_tf.transfer.cam import present_mask
+from tsss_tf.transfer.fingerprint import digest, weights_id
 from tsss_tf.transfer.pseudo_labels import PseudoLabelStore
 from tsss_tf.transfer.stage import write_weak_labels
 
-__all__ = ["restricted_labels", "relabel_weak_images"]
+__all__ = ["restricted_labels", "relabel_weak_images", "refined_store"]
 
 
 def restricted_labels(logits, tags, confidence: float) -> tf.Tensor:
@@ -66,3 +70,20 @@ def relabel_weak_images(model, data, store: PseudoLabelStore, confidence: float,
         return restricted_labels(model(images, training=False), tags, confidence)
 
     return write_weak_labels(fn, data, store, size, batch_size, "refine", progress)
+
+
+def refined_store(model_dir: str, cfg, base_fingerprint: str, round_: int,
+                  pnet) -> PseudoLabelStore:
+    """The store of round `round_`'s labels, written by `pnet` (the full model's P-Net of round
+    `round_ - 1`) into model_dir/refine/round<round_>/pseudo_labels. Its fingerprint names the
+    L-Net labels it started from, the round, the P-Net settings and weights; a folder of
+    another is a DataError that says what to delete."""
+    pnet_cfg = {k: v for k, v in cfg.pnet.__dict__.items() if k != "refine_rounds"}
+    fingerprint = digest({"base": base_fingerprint, "round": round_, "pnet": pnet_cfg,
+                          "size": cfg.data.eval_size, "pnet_weights": weights_id(pnet)})
+    directory = os.path.join(model_dir, "refine", f"round{round_}", "pseudo_labels")
+    try:
+        return PseudoLabelStore(directory, fingerprint)
+    except ValueError as e:
+        raise DataError(f"{e}. Delete {os.path.dirname(directory)} to relabel the weak "
+                        "images from this P-Net.") from None

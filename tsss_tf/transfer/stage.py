@@ -7,15 +7,18 @@ Weak images are read without their masks (the masks stay withheld).
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 import tensorflow as tf
 from PIL import Image
 from tqdm.auto import tqdm
 
-from tsss_tf.config import TransferConfig
+from tsss_tf.config import TransferConfig, transfer_image_size
 from tsss_tf.data.pipeline import eval_dataset, weak_records
+from tsss_tf.errors import DataError
 from tsss_tf.transfer.diffusion import transfer_labels
+from tsss_tf.transfer.fingerprint import data_fields, digest, weights_id
 from tsss_tf.transfer.pseudo_labels import PseudoLabelStore
 
 # The TransferConfig fields that are keyword arguments of `transfer_labels` (the others say
@@ -131,3 +134,31 @@ def run_transfer(lnet, data, store: PseudoLabelStore, tcfg, size: int,
     Returns the number of labels written now."""
     return write_weak_labels(make_transfer_fn(lnet, tcfg), data, store, size, tcfg.batch_size,
                              "transfer", progress)
+
+
+# ModelConfig fields of the P-Net's head alone, which change no transferred label: left out of
+# the labels' fingerprint (so labels survive a P-Net head change).
+PNET_HEAD_FIELDS = ("aspp_rates", "low_level_width")
+
+
+def label_store(directory: str, cfg, split_hash: str, lnet) -> PseudoLabelStore:
+    """The store of the labels that `lnet` transfers under ExperimentConfig `cfg`.
+
+    Its fingerprint names the split, the seed, the data, model, L-Net and transfer settings, the
+    transfer's image size and the L-Net's weights, so that labels of another L-Net or setting
+    are never reused: such a folder is a DataError that says what to delete."""
+    fields = {"split": split_hash, "seed": cfg.seed, "data": data_fields(cfg.data),
+              "model": {k: v for k, v in cfg.model.__dict__.items() if k not in PNET_HEAD_FIELDS},
+              "lnet": cfg.lnet.__dict__,
+              "transfer": transfer_kwargs(cfg.transfer), "size": transfer_image_size(cfg),
+              "lnet_weights": weights_id(lnet)}
+    aug = augmentation(cfg.transfer)
+    if aug != NO_AUGMENTATION:  # absent otherwise: older runs' labels keep their fingerprint
+        fields["augmentation"] = aug
+    if cfg.mixed_precision:  # likewise
+        fields["mixed_precision"] = cfg.mixed_precision
+    try:
+        return PseudoLabelStore(directory, digest(fields))
+    except ValueError as e:
+        raise DataError(f"{e}. Delete {os.path.dirname(directory)} to transfer the labels "
+                        "again from this L-Net.") from None

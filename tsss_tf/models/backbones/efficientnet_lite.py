@@ -127,7 +127,8 @@ class EfficientNetLite0(Backbone):
     Stem 3x3 conv (32, /2) + BN + ReLU6, 16 MBConv blocks (see `MBConvBlock`) and, with
     `head_conv=True`, the 1x1 head conv (1280) + BN + ReLU6. Output stride 8 or 16 dilates the
     later blocks instead of striding them (32 is the original network, for classification).
-    `output_channels` is 320 (the last block) or 1280 (with the head conv). Input: float32 RGB in
+    `output_channels` is 320 (the last block) or 1280 (with the head conv); the stride-4
+    feature (`return_low_level`) is the third block's, 24 channels. Input: float32 RGB in
     [0, 255], normalised here as (x - 127) / 128, the Lite models' preprocessing. Spatial output
     size is ceil(H / s) x ceil(W / s) ("same" padding, as the TF original and the lukemelas port's
     static same padding).
@@ -162,6 +163,11 @@ class EfficientNetLite0(Backbone):
         self.output_stride, self.head_conv = int(output_stride), bool(head_conv)
         self.freeze_bn = bool(freeze_bn)
         self.output_channels = HEAD_FILTERS if self.head_conv else STAGES[-1][-1]
+        specs = block_specs(self.output_stride)
+        # The stride-4 feature: the output of the last block before the stride reaches 8.
+        strides = np.cumprod([2] + [spec["strides"] for spec in specs])[1:]
+        self._low_level_index = int(np.flatnonzero(strides == 4)[-1])
+        self.low_level_channels = specs[self._low_level_index]["filters"]
         self.stem_conv = keras.layers.Conv2D(STEM_FILTERS, 3, strides=2, padding="same",
                                              use_bias=False, name="stem_conv")
         self.stem_bn = batch_norm("stem_bn", self.freeze_bn)
@@ -224,14 +230,18 @@ class EfficientNetLite0(Backbone):
     def _bn(self, layer, x, training):
         return layer(x, training=bool(training) and not self.freeze_bn)
 
-    def call(self, images, training=False):
+    def call(self, images, training=False, return_low_level=False):
         x = (tf.cast(images, tf.float32) - self._mean) * self._inv_std
+        x = tf.cast(x, self.compute_dtype)  # bfloat16 / float16 under mixed precision
         x = keras.ops.relu6(self._bn(self.stem_bn, self.stem_conv(x), training))
-        for block in self.blocks:
+        low_level = None
+        for i, block in enumerate(self.blocks):
             x = block(x, training=training)
+            if i == self._low_level_index:
+                low_level = x
         if self.head is not None:
             x = keras.ops.relu6(self._bn(self.head_bn, self.head(x), training))
-        return x
+        return (low_level, x) if return_low_level else x
 
     def get_config(self):
         config = super().get_config()

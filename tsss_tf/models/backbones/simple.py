@@ -20,7 +20,7 @@ class SimpleBackbone(Backbone):
     stem 3x3 conv + ReLU (w/2, /2, no norm) -> residual block (w, /4) -> residual block (2w, /8) ->
     `stage3_blocks` residual blocks with 2w channels, dilated 2, 4, ... to keep stride 8 with a
     large receptive field (output_stride=8), or the first one strided to /16 (output_stride=16).
-    `output_channels` is 2w. Input: float32 RGB in [0, 255], normalised here with the ImageNet
+    `output_channels` is 2w; the stride-4 feature (`return_low_level`) is stage1's, w channels. Input: float32 RGB in [0, 255], normalised here with the ImageNet
     mean and std. Spatial output size is ceil(H / s) x ceil(W / s) for any H, W.
 
     Args:
@@ -51,7 +51,7 @@ class SimpleBackbone(Backbone):
             raise ValueError("SimpleBackbone has no pretrained weights: weights must be None")
         self.width, self.output_stride = int(width), int(output_stride)
         self.stage3_blocks, self.norm, self.groups = int(stage3_blocks), norm, int(groups)
-        self.output_channels = 2 * self.width
+        self.output_channels, self.low_level_channels = 2 * self.width, self.width
         w = self.width
         common = dict(norm=norm, groups=self.groups)
         # No normalisation in the stem (the input is already standardised): GroupNorm on the
@@ -75,12 +75,14 @@ class SimpleBackbone(Backbone):
         build_chain([self.stem, self.stage1, self.stage2] + self.stage3, input_shape)
         self.built = True
 
-    def call(self, images, training=False):
+    def call(self, images, training=False, return_low_level=False):
         x = (tf.cast(images, tf.float32) - self._mean) * self._inv_std
-        x = self.stage2(self.stage1(self.stem(x)))
+        x = tf.cast(x, self.compute_dtype)  # bfloat16 / float16 under mixed precision
+        low_level = self.stage1(self.stem(x))
+        x = self.stage2(low_level)
         for block in self.stage3:
             x = block(x)
-        return x
+        return (low_level, x) if return_low_level else x
 
     def get_config(self):
         config = super().get_config()

@@ -102,6 +102,7 @@ class VGG16Backbone(Backbone):
         if output_stride not in (8, 16):
             raise ValueError(f"{_FILE}: output_stride must be 8 or 16, got {output_stride}")
         self.output_stride, self.output_channels = int(output_stride), 512
+        self.low_level_channels = 128  # pool2's, the stride-4 feature
         self.layers_in_order = []
         for block, n, channels in BLOCKS:
             dilation = 2 if block == 5 and self.output_stride == 8 else 1
@@ -140,8 +141,12 @@ class VGG16Backbone(Backbone):
                                  f"{[tuple(v.shape) for v in values]}, expected {shapes}")
             layer.set_weights(values)
 
-    def call(self, images, training=False):
+    def call(self, images, training=False, return_low_level=False):
         x = tf.reverse(tf.cast(images, tf.float32), axis=[-1]) - self._bgr_mean
+        x = tf.cast(x, self.compute_dtype)  # bfloat16 / float16 under mixed precision
+        low_level = None
         for layer in self.layers_in_order:
             x = layer(x)
-        return x
+            if layer.name == "pool2":
+                low_level = x
+        return (low_level, x) if return_low_level else x

@@ -20,7 +20,7 @@ from tsss_tf.evaluation import report
 from tsss_tf.evaluation.monitor import ExperimentMonitor
 from tsss_tf.evaluation.scoring import evaluate_model, evaluate_pseudo_labels, validation_fn
 from tsss_tf.run_folder import check_model_dir
-from tsss_tf.stages import STAGES, Stage, stage
+from tsss_tf.stages import BY_NAME, STAGES, Stage, stage
 from tsss_tf.training.determinism import enable_determinism
 from tsss_tf.training.gan_loop import train_pnet
 from tsss_tf.training.lnet_loop import train_lnet
@@ -179,7 +179,7 @@ class Experiment:
 
     def done(self, name: str) -> bool:
         """Whether stage (or folder) `name` has finished: its metrics.json exists."""
-        folder = stage(name).folder if name in {s.name for s in STAGES} else name
+        folder = BY_NAME[name].folder if name in BY_NAME else name
         return os.path.exists(os.path.join(self.model_dir, folder, "metrics.json"))
 
     def _score_labels(self, store: PseudoLabelStore, tag: str) -> dict:
